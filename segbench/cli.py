@@ -1,0 +1,171 @@
+"""The `segbench` command line: each command is a thin call into a module."""
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from . import __version__
+from .errors import SegbenchError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Benchmark semantic-segmentation architectures from declarative YAML suites.")
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def user_errors(command):
+    """Print a SegbenchError as one paragraph (no traceback) and exit with its code."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except SegbenchError as exc:
+            err.print(f"error: {exc}", markup=False)
+            raise typer.Exit(exc.exit_code) from None
+    return wrapper
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"segbench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                               help="Print the version and exit.")] = False) -> None:
+    """Benchmark semantic-segmentation architectures from declarative YAML suites."""
+
+
+SuiteArg = Annotated[Path, typer.Argument(help="Suite file (YAML), e.g. suites/smoke.yaml.")]
+
+
+@app.command()
+@user_errors
+def run(suite_file: SuiteArg,
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the expanded run table and exit.")] = False,
+        rerun: Annotated[bool, typer.Option("--rerun", help="Run again even where a record exists.")] = False,
+        results: Annotated[Path, typer.Option(help="Root of the results folders.")] = Path("results"),
+        reports: Annotated[Path, typer.Option(help="Root of the report folders.")] = Path("reports"),
+        shard: Annotated[Optional[str], typer.Option(help="Run only shard I of N, as I/N (0-based).")] = None,
+        ) -> None:
+    """Train and evaluate every run of a suite, write records and the report.
+
+    Records go to RESULTS/<suite>/runs/<run_id>.json, the report to REPORTS/<suite>/report.md.
+    Runs that already have a successful record are skipped; failed runs are recorded and the
+    suite goes on. Exit code 0 when every run succeeded, 1 otherwise, 2 for a bad suite.
+    """
+    from . import report
+    from .config import load_suite
+    from .matrix import expand
+    from .matrix import shard as select_shard
+    from .progress import make_progress
+    from .runner import run_suite
+
+    suite = load_suite(suite_file)
+    specs = expand(suite)
+    if shard:
+        specs = select_shard(specs, *_parse_shard(shard))
+    if dry_run:
+        out.print(_run_table(specs))
+        return
+    results_dir = results / suite.name
+    summary = run_suite(suite, specs, results_dir, make_progress(), rerun=rerun)
+    files = report.render(results_dir, reports / suite.name)
+    out.print(files[0].read_text(encoding="utf-8"), markup=False)
+    out.print(f"{len(summary.succeeded)} ran, {len(summary.skipped)} skipped (records exist), "
+              f"{len(summary.failed)} failed; records in {results_dir}/runs, report in {files[0]}")
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+def _parse_shard(text: str) -> tuple[int, int]:
+    try:
+        index, count = (int(p) for p in text.split("/"))
+    except ValueError:
+        index, count = -1, 0
+    if not 0 <= index < count:
+        raise SegbenchError(f"--shard {text!r}: expected I/N with 0 <= I < N, e.g. 0/4")
+    return index, count
+
+
+def _run_table(specs) -> RichTable:
+    table = RichTable(title=f"{len(specs)} runs")
+    for col in ("run id", "train key", "arch", "options", "seed"):
+        table.add_column(col)
+    for s in specs:
+        table.add_row(s.run_id, s.train_key, s.arch, " ".join(f"{k}={v}" for k, v in s.options.items()), str(s.seed))
+    return table
+
+
+@app.command()
+@user_errors
+def validate(suite_files: Annotated[list[Path], typer.Argument(help="Suite files to check.")]) -> None:
+    """Check suite files against the schema; every problem is listed with file, line and field."""
+    from .config import load_suite
+    from .matrix import expand
+
+    failed = 0
+    for path in suite_files:
+        try:
+            n = len(expand(load_suite(path)))
+            out.print(f"{path}: ok ({n} runs)")
+        except SegbenchError as exc:
+            err.print(f"error: {exc}", markup=False)
+            failed += 1
+    if failed:
+        raise typer.Exit(2)
+
+
+@app.command()
+def schema(output: Annotated[Optional[Path], typer.Option("--out", help="Write to a file instead of stdout.")] = None
+           ) -> None:
+    """Print the suite JSON schema (for editor completion and validation)."""
+    from .config import json_schema
+
+    text = json.dumps(json_schema(), indent=2) + "\n"
+    if output:
+        output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+
+
+@app.command("report")
+@user_errors
+def report_cmd(results_dir: Annotated[Path, typer.Argument(help="A results folder, e.g. results/smoke.")],
+               output: Annotated[Optional[Path], typer.Option("--out", help="Report folder "
+                                                              "[default: reports/<suite>].")] = None) -> None:
+    """Render the report from the run records alone."""
+    from . import report
+
+    for path in report.render(results_dir, output):
+        out.print(f"wrote {path}")
+
+
+@app.command()
+@user_errors
+def score(pred: Annotated[Path, typer.Option(help="Folder of predicted label maps (PNG).")],
+          gt: Annotated[Path, typer.Option(help="Folder of ground-truth label maps (PNG), same file names.")],
+          num_classes: Annotated[Optional[int], typer.Option(min=1, help="Number of classes "
+                                                             "[default: largest ground-truth label + 1].")] = None,
+          ignore_index: Annotated[int, typer.Option(help="Ground-truth label to ignore.")] = 255,
+          tolerance: Annotated[float, typer.Option(min=0.0, help="Boundary F1 tolerance "
+                                                   "(fraction of the image diagonal).")] = 0.0075,
+          json_file: Annotated[Optional[Path], typer.Option("--json", help="Also write the scores as JSON.")] = None,
+          ) -> None:
+    """Score PNG label maps (palette or greyscale) with segbench's metrics."""
+    from .records import json_safe, write_json_atomic
+    from .score import score_dirs
+
+    result = score_dirs(pred, gt, num_classes, ignore_index, tolerance)
+    for key, value in result["metrics"].items():
+        out.print(f"{key:>10}: {100 * value:6.2f}" if value == value else f"{key:>10}:      –")
+    out.print(f"{'images':>10}: {result['images']}  classes: {result['num_classes']}")
+    if json_file:
+        write_json_atomic(json_file, json_safe(result))

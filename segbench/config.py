@@ -1,0 +1,254 @@
+"""The suite schema and `load_suite()`: strict validation, errors with file, line and field path."""
+
+import inspect
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import (BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, ValidationError,
+                      create_model, field_validator, model_validator)
+
+from .errors import ConfigError
+from .models import MODELS
+
+STRICT = ConfigDict(extra="forbid")
+
+
+class ShapesConfig(BaseModel):
+    """The built-in procedural `shapes` benchmark (segbench.data.synthetic)."""
+
+    model_config = STRICT
+    name: Literal["shapes"]
+    image_size: tuple[Annotated[int, Field(ge=16, le=4096)], Annotated[int, Field(ge=16, le=4096)]] = Field(
+        (64, 64), description="[height, width], or one number for a square")
+    train_samples: PositiveInt = 1000
+    val_samples: PositiveInt = 200
+    seed: NonNegativeInt = Field(0, description="scene seed; the data set is a pure function of it")
+    void_border: Annotated[int, Field(ge=0, le=16)] = Field(
+        0, description="pixels along object borders marked 255 (ignored), as PASCAL VOC does")
+
+    @field_validator("image_size", mode="before")
+    @classmethod
+    def _square(cls, v: Any) -> Any:
+        return (v, v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+
+class TrainConfig(BaseModel):
+    """Optimisation; the learning rate follows the poly schedule lr * (1 - it/max_it) ** poly_power."""
+
+    model_config = STRICT
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    lr: float = Field(0.01, gt=0, le=10)
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum (AdamW: beta1)")
+    weight_decay: float = Field(5e-4, ge=0, le=1)
+    batch_size: PositiveInt = 8
+    iterations: PositiveInt | None = Field(None, description="training steps; give this or epochs")
+    epochs: PositiveInt | None = Field(None, description="passes over the training split")
+    poly_power: float = Field(0.9, ge=0, le=10)
+    amp: bool = Field(True, description="mixed precision (CUDA only)")
+    deterministic: bool = Field(False, description="torch deterministic algorithms")
+    num_workers: NonNegativeInt = Field(0, description="DataLoader workers; results do not depend on it")
+
+    @model_validator(mode="after")
+    def _one_length(self) -> "TrainConfig":
+        if (self.iterations is None) == (self.epochs is None):
+            raise ValueError("give exactly one of 'iterations' or 'epochs'")
+        return self
+
+
+class EvalConfig(BaseModel):
+    """Evaluation on the validation split."""
+
+    model_config = STRICT
+    batch_size: PositiveInt = 16
+    boundary_tolerance: float = Field(0.0075, gt=0, lt=1,
+                                      description="boundary F1 tolerance, a fraction of the image diagonal")
+
+
+class Suite(BaseModel):
+    """A benchmark suite: the whole truth for its runs."""
+
+    model_config = STRICT
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=64,
+                      description="used as the results and reports folder name")
+    version: str = "1"
+    description: str = ""
+    seeds: list[NonNegativeInt] = Field(min_length=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    dataset: ShapesConfig
+    train: TrainConfig
+    eval: EvalConfig = EvalConfig()
+    models: list[dict[str, Any]] = Field(
+        min_length=1, description="model entries; a list value is an axis of the run matrix")
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_as_text(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+
+    @field_validator("seeds")
+    @classmethod
+    def _unique_seeds(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v):
+            raise ValueError("seeds must be distinct")
+        return v
+
+
+SECTIONS: dict[tuple, type[BaseModel]] = {
+    (): Suite, ("dataset",): ShapesConfig, ("train",): TrainConfig, ("eval",): EvalConfig}
+
+
+def options_model(arch: str) -> type[BaseModel]:
+    """The pydantic model of an architecture's options, read off its builder's keyword arguments."""
+    builder = MODELS[arch]
+    hints = typing.get_type_hints(builder, include_extras=True)
+    fields = {name: (hints[name], p.default)
+              for name, p in inspect.signature(builder).parameters.items()
+              if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    return create_model(f"{arch}_options", __config__=STRICT, **fields)
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Read and validate a suite file; every problem is reported at once as a ConfigError."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such suite file")
+    text = path.read_text(encoding="utf-8")
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
+    if data is None:
+        raise ConfigError(f"{path}: the suite file is empty")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}:1: a suite must be a mapping of fields (name, seeds, dataset, ...)")
+    lines = _line_index(root)
+    try:
+        suite = Suite.model_validate(data)
+    except ValidationError as exc:
+        problems = [_describe(err) for err in exc.errors()]
+        if isinstance(data.get("models"), list):
+            problems += _model_problems(data["models"])
+        raise _config_error(path, problems, lines) from None
+    problems = _model_problems(suite.models)
+    if problems:
+        raise _config_error(path, problems, lines)
+    suite.models = [_normalise_entry(e) for e in suite.models]
+    return suite
+
+
+def _model_problems(entries: list) -> list[tuple[tuple, str]]:
+    """(location, message) for each problem in the model entries."""
+    problems = []
+    for i, entry in enumerate(entries):
+        loc = ("models", i)
+        if not isinstance(entry, dict):
+            problems.append((loc, "a model entry must be a mapping with an 'arch' field"))
+            continue
+        arch = entry.get("arch")
+        if arch not in MODELS:
+            what = "missing field 'arch'" if arch is None else f"unknown architecture {arch!r}"
+            problems.append((loc + ("arch",), f"{what}; registered: {', '.join(sorted(MODELS))}"))
+            continue
+        problems += _option_problems(arch, entry, loc)
+    return problems
+
+
+def _option_problems(arch: str, entry: dict, loc: tuple) -> list[tuple[tuple, str]]:
+    model = options_model(arch)
+    allowed = ", ".join(model.model_fields)
+    problems = []
+    for key, value in entry.items():
+        if key == "arch":
+            continue
+        if key not in model.model_fields:
+            problems.append((loc + (key,), f"unknown option {key!r} for {arch}; allowed: {allowed}"))
+            continue
+        if isinstance(value, list) and not value:
+            problems.append((loc + (key,), "an axis needs at least one value"))
+        values = value if isinstance(value, list) else [value]
+        for j, item in enumerate(values):
+            where = loc + (key, j) if isinstance(value, list) else loc + (key,)
+            try:
+                model.model_validate({key: item})
+            except ValidationError as exc:
+                problems += [(where, _describe(err)[1]) for err in exc.errors()]
+    return problems
+
+
+def _normalise_entry(entry: dict) -> dict[str, Any]:
+    """{'arch': name, option: [validated values, ...]}: every option as an axis."""
+    model = options_model(entry["arch"])
+    axes: dict[str, Any] = {"arch": entry["arch"]}
+    for key, value in entry.items():
+        if key != "arch":
+            values = value if isinstance(value, list) else [value]
+            axes[key] = [getattr(model.model_validate({key: v}), key) for v in values]
+    return axes
+
+
+def _describe(err: dict) -> tuple[tuple, str]:
+    """A pydantic error as (location, message in the user's terms)."""
+    loc = tuple(err["loc"])
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        section = SECTIONS.get(loc[:-1])
+        allowed = f"; allowed: {', '.join(section.model_fields)}" if section else ""
+        return loc, f"unknown field {loc[-1]!r}{allowed}"
+    if kind == "missing":
+        return loc, "required field is missing"
+    msg = err["msg"].removeprefix("Value error, ")
+    if kind not in ("value_error",) and "input" in err and not isinstance(err["input"], (dict, list)):
+        msg += f" (got {err['input']!r})"
+    return loc, msg
+
+
+def _config_error(path: Path, problems: list[tuple[tuple, str]], lines: dict[tuple, int]) -> ConfigError:
+    rendered = []
+    for loc, msg in problems:
+        while loc and isinstance(loc[-1], int) and loc not in lines:
+            loc = loc[:-1]  # a scalar the schema expanded (image_size: 8) is reported once
+        line = next((lines[loc[:n]] for n in range(len(loc), -1, -1) if loc[:n] in lines), 1)
+        text = f"{path}:{line}: {_dotted(loc) or '(top level)'}: {msg}"
+        if text not in rendered:
+            rendered.append(text)
+    head = f"{path}: {len(rendered)} problems in the suite:\n" if len(rendered) > 1 else ""
+    return ConfigError(head + "\n".join(rendered))
+
+
+def _dotted(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _line_index(node: yaml.Node | None, loc: tuple = ()) -> dict[tuple, int]:
+    """Map each field path in the YAML document to its 1-based line (keys point at the key)."""
+    if node is None:
+        return {}
+    index = {loc: node.start_mark.line + 1}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            index.update(_line_index(value, loc + (key.value,)))
+            index[loc + (key.value,)] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            index.update(_line_index(item, loc + (i,)))
+    return index
+
+
+def json_schema() -> dict:
+    """The suite's JSON schema, with each architecture's options (a value or a list = an axis)."""
+    entries = []
+    for arch in MODELS:
+        fields = {name: (Union[f.annotation, list[f.annotation]], f.default)  # type: ignore[valid-type]
+                  for name, f in options_model(arch).model_fields.items()}
+        entries.append(create_model(f"{arch}_entry", __config__=STRICT, arch=(Literal[arch], ...), **fields))
+    entry_type = Annotated[Union[tuple(entries)], Field(discriminator="arch")] if len(entries) > 1 else entries[0]
+    schema_model = create_model("Suite", __base__=Suite, models=(list[entry_type], Field(min_length=1)))
+    return schema_model.model_json_schema()

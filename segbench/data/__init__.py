@@ -1,0 +1,36 @@
+"""Data sets by name: `build(config, split)` returns a torch Dataset of (uint8 image, int64 target).
+
+Every data set carries `num_classes`, `class_names`, `palette`, `ignore_index`, `mean` and `std`.
+"""
+
+from typing import Any
+
+from torch.utils.data import Dataset
+
+from .synthetic import ShapesDataset
+
+
+def build(config: dict[str, Any], split: str) -> Dataset:
+    """The `split` ("train" or "val") of the data set a suite's `dataset` section describes."""
+    if config["name"] == "shapes":
+        return ShapesDataset(split, num_samples=config[f"{split}_samples"], size=tuple(config["image_size"]),
+                             seed=config["seed"], void_border=config["void_border"])
+    raise ValueError(f"unknown data set {config['name']!r}")  # the suite schema rules this out
+
+
+class InMemory(Dataset):
+    """A data set whose samples are kept once produced (procedural scenes are then rendered once)."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+        self._samples: dict[int, Any] = {}
+        for attr in ("num_classes", "class_names", "palette", "ignore_index", "mean", "std"):
+            setattr(self, attr, getattr(dataset, attr))
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Any:
+        if index not in self._samples:
+            self._samples[index] = self.dataset[index]
+        return self._samples[index]

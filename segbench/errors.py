@@ -1,0 +1,23 @@
+"""User-facing errors: the CLI prints them without a traceback and exits with code 2."""
+
+
+class SegbenchError(Exception):
+    """A mistake the user can fix; the message says what, where and what is allowed."""
+
+    exit_code = 2
+
+
+class ConfigError(SegbenchError):
+    """A suite file that cannot be read or does not match the schema."""
+
+
+class DatasetError(SegbenchError):
+    """A data set that cannot be found, read or built."""
+
+
+class ScoreInputError(SegbenchError):
+    """Label maps given to `segbench score` that cannot be compared."""
+
+
+class ResultsError(SegbenchError):
+    """A results folder that is missing or holds no readable run records."""

@@ -1,0 +1,98 @@
+"""Expansion of a suite into runs, run identities, and sharding."""
+
+import hashlib
+import itertools
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .config import Suite, options_model
+
+# Options applied after training: runs that differ only in these share one trained checkpoint.
+EVAL_ONLY_OPTIONS = frozenset({"crf"})
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of the matrix: a variant (architecture + resolved options) at one seed."""
+
+    run_id: str                # hash of everything that defines the run's results
+    train_key: str             # hash of what affects training only
+    variant_key: str           # hash of the run without its seed: what seeds are aggregated over
+    label: str                 # human-readable variant name, e.g. "fcn skip=16"
+    order: int                 # position of the variant in the suite, for reports
+    suite: str
+    suite_version: str
+    arch: str
+    options: dict[str, Any]
+    seed: int
+    dataset: dict[str, Any]
+    train: dict[str, Any]
+    eval: dict[str, Any]
+    device: str = field(compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def short_hash(obj: Any, length: int = 10) -> str:
+    """A stable hash of a JSON-able object; key order does not matter."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=list)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def expand(suite: Suite) -> list[RunSpec]:
+    """The run matrix: each entry's axes as a grid, in suite order, times the seeds."""
+    variants = _variants(suite)
+    labels = _labels(variants)
+    dataset, train, evaluation = (suite.dataset.model_dump(mode="json"), suite.train.model_dump(mode="json"),
+                                  suite.eval.model_dump(mode="json"))
+    specs = []
+    for order, (arch, options) in enumerate(variants):
+        train_opts = {k: v for k, v in options.items() if k not in EVAL_ONLY_OPTIONS}
+        variant = {"arch": arch, "options": options, "dataset": dataset, "train": train, "eval": evaluation}
+        for seed in suite.seeds:
+            train_key = short_hash({"arch": arch, "options": train_opts, "dataset": dataset,
+                                    "train": train, "seed": seed})
+            specs.append(RunSpec(
+                run_id=f"{arch}-{short_hash({**variant, 'seed': seed})}", train_key=train_key,
+                variant_key=short_hash(variant), label=labels[order], order=order, suite=suite.name,
+                suite_version=suite.version, arch=arch, options=options, seed=seed, dataset=dataset,
+                train=train, eval=evaluation, device=suite.device))
+    return specs
+
+
+def _variants(suite: Suite) -> list[tuple[str, dict[str, Any]]]:
+    """(arch, resolved options with defaults) per grid point; duplicates are kept once."""
+    seen, variants = set(), []
+    for entry in suite.models:
+        axes = {k: v for k, v in entry.items() if k != "arch"}
+        model = options_model(entry["arch"])
+        for values in itertools.product(*axes.values()):
+            options = model.model_validate(dict(zip(axes, values))).model_dump(mode="json")
+            key = short_hash([entry["arch"], options])
+            if key not in seen:
+                seen.add(key)
+                variants.append((entry["arch"], options))
+    return variants
+
+
+def _labels(variants: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """Name each variant by its architecture and the options that vary among that architecture's variants."""
+    labels = []
+    for arch, options in variants:
+        others = [o for a, o in variants if a == arch]
+        varying = [k for k in options if any(o.get(k) != options[k] for o in others)]
+        labels.append(" ".join([arch] + [f"{k}={_short(options[k])}" for k in varying]))
+    return labels
+
+
+def _short(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def shard(specs: list[RunSpec], index: int, count: int) -> list[RunSpec]:
+    """The runs of shard `index` of `count` (0-based); runs sharing a checkpoint stay together."""
+    keys = list(dict.fromkeys(s.train_key for s in specs))
+    mine = {k for i, k in enumerate(keys) if i % count == index}
+    return [s for s in specs if s.train_key in mine]

@@ -1,0 +1,44 @@
+"""Shared fixtures: tiny suites written on the fly; a CUDA marker that skips without a GPU."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+
+TINY_SUITE = """\
+name: tiny
+version: 1
+seeds: [0]
+device: cpu
+dataset: {name: shapes, image_size: 32, train_samples: 16, val_samples: 4}
+train: {batch_size: 4, iterations: 2, lr: 0.01}
+eval: {batch_size: 4}
+models:
+  - {arch: fcn, skip: [32, 8], width: 0.0625, batch_norm: true}
+"""
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def write_suite(tmp_path):
+    """Write suite text to a file and return its path."""
+    def write(text: str, name: str = "suite.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return path
+    return write
+
+
+@pytest.fixture
+def tiny_suite(write_suite) -> Path:
+    return write_suite(TINY_SUITE)

@@ -1,0 +1,164 @@
+"""The command line end to end, as a user runs it (real subprocesses for `run`)."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from segbench.cli import app
+from tests.conftest import REPO, TINY_SUITE
+
+cli = CliRunner()
+
+
+def segbench(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "segbench", *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_help_and_version():
+    result = cli.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("run", "validate", "schema", "report", "score"):
+        assert command in result.output
+    assert cli.invoke(app, ["--version"]).output.startswith("segbench ")
+
+
+def test_validate_good_and_bad(tiny_suite, write_suite):
+    assert cli.invoke(app, ["validate", str(tiny_suite)]).exit_code == 0
+    bad = write_suite(TINY_SUITE.replace("lr: 0.01", "lr: -1"), "bad.yaml")
+    result = cli.invoke(app, ["validate", str(tiny_suite), str(bad)])
+    assert result.exit_code == 2
+    assert "bad.yaml:6: train.lr: Input should be greater than 0" in result.stderr
+    assert "Traceback" not in result.output + result.stderr
+
+
+def test_dry_run_lists_runs_without_running(tiny_suite, tmp_path):
+    result = cli.invoke(app, ["run", str(tiny_suite), "--dry-run", "--results", str(tmp_path / "r")])
+    assert result.exit_code == 0
+    assert "2 runs" in result.output and "skip=32" in result.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_schema_is_json(tmp_path):
+    result = cli.invoke(app, ["schema"])
+    assert result.exit_code == 0
+    assert json.loads(result.output)["title"] == "Suite"
+
+
+def test_bad_shard_and_missing_suite(tiny_suite, tmp_path):
+    result = cli.invoke(app, ["run", str(tiny_suite), "--shard", "4/4"])
+    assert result.exit_code == 2 and "--shard '4/4'" in result.stderr
+    result = cli.invoke(app, ["run", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 2 and "no such suite file" in result.stderr
+
+
+def test_report_of_a_missing_folder(tmp_path):
+    result = cli.invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 2 and "no run records here" in result.stderr
+
+
+def test_a_failed_run_is_recorded_and_the_suite_goes_on(tmp_path, tiny_suite):
+    from segbench.config import load_suite
+    from segbench.matrix import expand
+    broken, fine = expand(load_suite(tiny_suite))
+    checkpoint = tmp_path / "results" / "tiny" / "checkpoints" / f"{broken.train_key}.pt"
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"truncated by a full disk")
+
+    result = segbench("run", tiny_suite, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    runs = tmp_path / "results" / "tiny" / "runs"
+    failed = json.loads((runs / f"{broken.run_id}.json").read_text())
+    assert failed["status"] == "failed" and failed["error"]
+    assert json.loads((runs / f"{fine.run_id}.json").read_text())["status"] == "ok"
+    assert "FAIL  fcn skip=32" in result.stderr and "1 ran, 0 skipped (records exist), 1 failed" in result.stdout
+    report = (tmp_path / "reports" / "tiny" / "report.md").read_text()
+    assert "## Failed runs" in report and broken.run_id in report
+    assert "Traceback" not in result.stderr
+
+    # the next run tries the failed run again and keeps the successful one
+    retry = segbench("run", tiny_suite, "--rerun", cwd=tmp_path)
+    assert retry.returncode == 0, retry.stderr
+    assert json.loads((runs / f"{broken.run_id}.json").read_text())["status"] == "ok"
+
+
+def write_png(path, array, palette=False):
+    img = Image.fromarray(array.astype(np.uint8), mode="L")
+    if palette:
+        img = img.convert("P")
+        img.putpalette([v for i in range(256) for v in (i, 0, 0)])
+    img.save(path)
+
+
+def test_score_png_folders(tmp_path):
+    gt_dir, pred_dir = tmp_path / "gt", tmp_path / "pred"
+    gt_dir.mkdir(), pred_dir.mkdir()
+    gt = np.zeros((4, 4), np.uint8)
+    gt[:, 2:] = 1
+    gt[0, 0] = 255
+    pred = gt.copy()
+    pred[3, 3] = 0  # one class-1 pixel predicted as 0
+    write_png(gt_dir / "a.png", gt)
+    write_png(pred_dir / "a.png", pred, palette=True)
+    out = tmp_path / "s.json"
+    result = cli.invoke(app, ["score", "--pred", str(pred_dir), "--gt", str(gt_dir), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    scores = json.loads(out.read_text())
+    # 15 valid pixels: class 0 has 7 (all right), class 1 has 8 (7 right, 1 predicted as 0)
+    assert scores["metrics"]["pixel_acc"] == pytest.approx(14 / 15)
+    assert scores["per_class"]["iou"] == pytest.approx([7 / 8, 7 / 8])
+    assert scores["num_classes"] == 2
+
+
+def test_score_bad_inputs(tmp_path):
+    gt_dir, pred_dir = tmp_path / "gt", tmp_path / "pred"
+    gt_dir.mkdir(), pred_dir.mkdir()
+    write_png(gt_dir / "a.png", np.zeros((4, 4)))
+    write_png(gt_dir / "b.png", np.zeros((4, 4)))
+    write_png(pred_dir / "a.png", np.zeros((4, 5)))
+    args = ["score", "--pred", str(pred_dir), "--gt", str(gt_dir)]
+    result = cli.invoke(app, args)
+    assert result.exit_code == 2 and "no prediction for 1 of 2 ground-truth files: b.png" in result.stderr
+    write_png(pred_dir / "b.png", np.zeros((4, 4)))
+    result = cli.invoke(app, args)
+    assert result.exit_code == 2 and "size 5x4 differs from the ground truth" in result.stderr
+    write_png(pred_dir / "a.png", np.full((4, 4), 9))
+    result = cli.invoke(app, args + ["--num-classes", "3"])
+    assert result.exit_code == 2 and "a.png" in result.stderr
+    Image.new("RGB", (4, 4)).save(pred_dir / "a.png")
+    result = cli.invoke(app, args)
+    assert result.exit_code == 2 and "a RGB image is not a label map" in result.stderr
+
+
+@pytest.mark.slow
+def test_smoke_suite_end_to_end_and_resume(tmp_path):
+    suite = REPO / "suites" / "smoke.yaml"
+    first = segbench("run", suite, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    runs = sorted((tmp_path / "results" / "smoke" / "runs").glob("*.json"))
+    assert len(runs) == 3
+    records = [json.loads(p.read_text()) for p in runs]
+    assert {r["spec"]["options"]["skip"] for r in records} == {32, 16, 8}
+    for r in records:
+        assert r["status"] == "ok"
+        assert 0 <= r["metrics"]["miou"] <= 1 and 0 <= r["metrics"]["bf1"] <= 1
+        assert r["environment"]["torch"] and r["train"]["loss_curve"]
+        assert r["metric_info"]["boundary_tolerance"] == 0.0075
+    report_path = tmp_path / "reports" / "smoke" / "report.md"
+    report = report_path.read_text()
+    for label in ("fcn skip=32", "fcn skip=16", "fcn skip=8"):
+        assert f"| {label} | 1 |" in report
+
+    again = segbench("run", suite, cwd=tmp_path)
+    assert again.returncode == 0
+    assert "0 ran, 3 skipped" in again.stdout
+    assert again.stderr.count("skip  fcn") == 3
+
+    regenerated = segbench("report", "results/smoke", "--out", "copy", cwd=tmp_path)
+    assert regenerated.returncode == 0
+    assert (tmp_path / "copy" / "report.md").read_bytes() == report_path.read_bytes()

@@ -1,0 +1,92 @@
+"""Suite validation: each kind of bad input gives a clear message with file, line and field."""
+
+import json
+
+import pytest
+
+from segbench.config import json_schema, load_suite
+from segbench.errors import ConfigError
+from tests.conftest import TINY_SUITE
+
+
+def error_of(write_suite, text: str) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_suite(write_suite(text))
+    return str(info.value)
+
+
+def test_valid_suite_resolves_defaults(tiny_suite):
+    suite = load_suite(tiny_suite)
+    assert suite.name == "tiny" and suite.version == "1"
+    assert suite.dataset.image_size == (32, 32)
+    assert suite.train.optimizer == "sgd" and suite.train.poly_power == 0.9
+    assert suite.eval.boundary_tolerance == 0.0075
+    assert suite.models == [{"arch": "fcn", "skip": [32, 8], "width": [0.0625], "batch_norm": [True]}]
+
+
+def test_every_shipped_suite_validates():
+    from tests.conftest import REPO
+    for path in sorted((REPO / "suites").glob("*.yaml")):
+        load_suite(path)
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    ("version: 1", "version: 1\ncolour: red", ":3: colour: unknown field 'colour'; allowed: name, version"),
+    ("seeds: [0]", "seeds: []", ":3: seeds: List should have at least 1 item"),
+    ("seeds: [0]", "seeds: [0, 0]", ":3: seeds: seeds must be distinct"),
+    ("seeds: [0]", "seeds: [-1]", "seeds[0]: Input should be greater than or equal to 0 (got -1)"),
+    ("device: cpu", "device: gpu", ":4: device: Input should be 'auto', 'cpu' or 'cuda' (got 'gpu')"),
+    ("lr: 0.01", "lr: -0.5", ":6: train.lr: Input should be greater than 0 (got -0.5)"),
+    ("iterations: 2", "iterations: two", "train.iterations: Input should be a valid integer"),
+    ("iterations: 2", "epochs: 1, iterations: 2", "train: give exactly one of 'iterations' or 'epochs'"),
+    ("image_size: 32", "image_size: 8", ":5: dataset.image_size: Input should be greater than or equal to 16 (got 8)"),
+    ("name: shapes", "name: voc2099", "dataset.name: Input should be 'shapes'"),
+    ("skip: [32, 8]", "skip: [32, 12]", ":9: models[0].skip[1]: Input should be 32, 16 or 8 (got 12)"),
+    ("skip: [32, 8]", "skip: []", "models[0].skip: an axis needs at least one value"),
+    ("width: 0.0625", "width: 0", "models[0].width: Input should be greater than 0 (got 0)"),
+    ("batch_norm: true", "bn: true", "models[0].bn: unknown option 'bn' for fcn; allowed: skip, width"),
+    ("arch: fcn", "arch: fcnn", "models[0].arch: unknown architecture 'fcnn'; registered: fcn"),
+    ("name: tiny", "name: 'bad name/'", "name: String should match pattern"),
+])
+def test_bad_field_is_reported_with_line_and_path(write_suite, old, new, expected):
+    assert old in TINY_SUITE
+    message = error_of(write_suite, TINY_SUITE.replace(old, new, 1))
+    assert expected in message
+    assert "suite.yaml" in message
+
+
+def test_missing_required_field(write_suite):
+    message = error_of(write_suite, TINY_SUITE.replace("seeds: [0]\n", ""))
+    assert "seeds: required field is missing" in message
+
+
+def test_several_problems_are_all_listed(write_suite):
+    text = TINY_SUITE.replace("device: cpu", "device: gpu").replace("lr: 0.01", "lr: -1")
+    text = text.replace("arch: fcn", "arch: nope")
+    message = error_of(write_suite, text)
+    assert message.splitlines()[0].endswith("3 problems in the suite:")
+    assert len(message.splitlines()) == 4
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("", "the suite file is empty"),
+    ("name: [unclosed", "not valid YAML"),
+    ("- just\n- a list\n", "a suite must be a mapping"),
+    ("name: x\nmodels: [fcn]\n", "models[0]: a model entry must be a mapping"),
+    ("!!python/object/apply:os.system ['echo hi']\n", "not valid YAML"),
+])
+def test_unreadable_files(write_suite, text, expected):
+    assert expected in error_of(write_suite, text)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="no such suite file"):
+        load_suite(tmp_path / "absent.yaml")
+
+
+def test_json_schema_lists_architecture_options():
+    schema = json_schema()
+    text = json.dumps(schema)
+    assert schema["additionalProperties"] is False
+    assert "fcn_entry" in text and '"skip"' in text
+    assert set(schema["required"]) >= {"name", "seeds", "dataset", "train", "models"}

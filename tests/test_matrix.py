@@ -1,0 +1,58 @@
+"""Matrix expansion and run identity."""
+
+import hashlib
+
+from segbench.config import load_suite
+from segbench.matrix import expand, shard, short_hash
+from tests.conftest import TINY_SUITE
+
+
+def test_grid_times_seeds_in_suite_order(write_suite):
+    text = TINY_SUITE.replace("seeds: [0]", "seeds: [0, 1, 2]").replace(
+        "batch_norm: true}", "batch_norm: [true, false]}")
+    specs = expand(load_suite(write_suite(text)))
+    assert len(specs) == 2 * 2 * 3
+    assert [(s.options["skip"], s.options["batch_norm"], s.seed) for s in specs[:4]] == [
+        (32, True, 0), (32, True, 1), (32, True, 2), (32, False, 0)]
+    assert len({s.run_id for s in specs}) == 12
+    assert len({s.variant_key for s in specs}) == 4
+    assert specs[0].label == "fcn skip=32 batch_norm=true"
+
+
+def test_ids_ignore_key_order_and_spelled_out_defaults(write_suite):
+    a = expand(load_suite(write_suite(TINY_SUITE, "a.yaml")))
+    reordered = TINY_SUITE.replace("{arch: fcn, skip: [32, 8], width: 0.0625, batch_norm: true}",
+                                   "{batch_norm: true, width: 0.0625, skip: [32, 8], arch: fcn, dropout: 0.5}")
+    reordered = reordered.replace("train: {batch_size: 4, iterations: 2, lr: 0.01}",
+                                  "train: {lr: 0.01, iterations: 2, batch_size: 4, optimizer: sgd}")
+    b = expand(load_suite(write_suite(reordered, "b.yaml")))
+    assert [s.run_id for s in a] == [s.run_id for s in b]
+    assert [s.train_key for s in a] == [s.train_key for s in b]
+
+
+def test_ids_change_with_what_affects_results(write_suite):
+    base = expand(load_suite(write_suite(TINY_SUITE, "a.yaml")))[0]
+    lr = expand(load_suite(write_suite(TINY_SUITE.replace("lr: 0.01", "lr: 0.02"), "b.yaml")))[0]
+    tol = expand(load_suite(write_suite(TINY_SUITE.replace(
+        "eval: {batch_size: 4}", "eval: {batch_size: 4, boundary_tolerance: 0.01}"), "c.yaml")))[0]
+    assert lr.run_id != base.run_id and lr.train_key != base.train_key
+    # an evaluation setting gives a new run on the same trained checkpoint
+    assert tol.run_id != base.run_id and tol.train_key == base.train_key
+
+
+def test_short_hash_is_stable():
+    assert short_hash({"b": 1, "a": [1, 2]}) == short_hash({"a": [1, 2], "b": 1})
+    # pinned to sha256 of compact, key-sorted JSON: a change would orphan every stored result
+    assert short_hash({"b": 1, "a": 2}) == hashlib.sha256(b'{"a":2,"b":1}').hexdigest()[:10]
+
+
+def test_duplicate_variants_are_run_once(write_suite):
+    text = TINY_SUITE + "  - {arch: fcn, skip: 8, width: 0.0625, batch_norm: true}\n"
+    assert len(expand(load_suite(write_suite(text)))) == 2
+
+
+def test_shards_partition_the_runs(write_suite):
+    specs = expand(load_suite(write_suite(TINY_SUITE.replace("seeds: [0]", "seeds: [0, 1, 2]"))))
+    parts = [shard(specs, i, 4) for i in range(4)]
+    assert sorted(s.run_id for p in parts for s in p) == sorted(s.run_id for s in specs)
+    assert all(p for p in parts)

@@ -1,0 +1,55 @@
+"""Run records: atomic JSON writes, NaN handling, loading and resume status."""
+
+import json
+import os
+
+import pytest
+
+from segbench import records
+from segbench.errors import ResultsError
+
+
+def record(run_id: str, order: int, seed: int, status: str = "ok") -> dict:
+    return {"run_id": run_id, "status": status, "spec": {"order": order, "seed": seed},
+            "metrics": {"miou": float("nan"), "bf1": 0.5}}
+
+
+def test_write_is_atomic_and_nan_becomes_null(tmp_path):
+    path = records.write_record(tmp_path, record("a", 0, 0))
+    data = json.loads(path.read_text())
+    assert data["metrics"] == {"miou": None, "bf1": 0.5}
+    assert data["schema_version"] == records.SCHEMA_VERSION
+    assert os.listdir(path.parent) == ["a.json"]  # no temporary file left behind
+
+
+def test_failed_write_keeps_the_old_record(tmp_path):
+    records.write_record(tmp_path, record("a", 0, 0))
+    with pytest.raises(TypeError):
+        records.write_record(tmp_path, record("a", 0, 0) | {"bad": object()})
+    assert json.loads(records.record_path(tmp_path, "a").read_text())["status"] == "ok"
+    assert os.listdir(records.runs_dir(tmp_path)) == ["a.json"]
+
+
+def test_only_successful_records_count_as_completed(tmp_path):
+    records.write_record(tmp_path, record("ok", 0, 0))
+    records.write_record(tmp_path, record("bad", 0, 1, status="failed"))
+    assert records.completed(tmp_path, "ok")
+    assert not records.completed(tmp_path, "bad")
+    assert not records.completed(tmp_path, "absent")
+
+
+def test_load_sorts_by_suite_order_then_seed(tmp_path):
+    for rid, order, seed in [("z", 0, 1), ("y", 1, 0), ("x", 0, 0)]:
+        records.write_record(tmp_path, record(rid, order, seed))
+    assert [r["run_id"] for r in records.load_records(tmp_path)] == ["x", "z", "y"]
+
+
+def test_load_errors_name_the_problem(tmp_path):
+    with pytest.raises(ResultsError, match="no run records here"):
+        records.load_records(tmp_path)
+    records.runs_dir(tmp_path).mkdir()
+    with pytest.raises(ResultsError, match="holds no run records"):
+        records.load_records(tmp_path)
+    (records.runs_dir(tmp_path) / "broken.json").write_text("{not json")
+    with pytest.raises(ResultsError, match="broken.json: not a readable run record"):
+        records.load_records(tmp_path)

@@ -1,0 +1,66 @@
+"""The training loop: determinism, the poly schedule, divergence detection, the loss."""
+
+import pytest
+import torch
+
+from segbench import data, models
+from segbench.train import TrainingDiverged, fit, seed_everything, segmentation_loss, train_loader
+
+DATASET = {"name": "shapes", "image_size": [32, 32], "train_samples": 16, "val_samples": 4, "seed": 0,
+           "void_border": 1}
+TRAIN = {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 1e-4, "batch_size": 4,
+         "iterations": 6, "epochs": None, "poly_power": 0.9, "amp": True, "deterministic": True,
+         "num_workers": 0}
+
+
+def train_once(**overrides):
+    seed_everything(0)
+    model = models.build("fcn", 7, skip=8, width=0.0625, batch_norm=True)
+    info = fit(model, data.build(DATASET, "train"), TRAIN | overrides, seed=0, device=torch.device("cpu"))
+    return model, info
+
+
+def test_same_seed_same_weights_and_losses():
+    (m1, i1), (m2, i2) = train_once(), train_once()
+    assert i1["loss_curve"] == i2["loss_curve"]
+    for a, b in zip(m1.state_dict().values(), m2.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_loss_curve_and_length():
+    _, info = train_once(iterations=None, epochs=2)
+    assert info["iterations"] == 8  # 16 samples / batch 4 * 2 epochs
+    assert [s for s, _ in info["loss_curve"]] == list(range(1, 9))
+    assert info["final_loss"] == info["loss_curve"][-1][1] > 0
+    assert info["images_per_s"] > 0
+
+
+def test_poly_schedule_ends_at_zero():
+    model = models.build("fcn", 7, skip=32, width=0.0625)
+    seen = []
+    fit(model, data.build(DATASET, "train"), TRAIN | {"optimizer": "adamw", "iterations": 4}, seed=0,
+        device=torch.device("cpu"), on_step=lambda step, total: seen.append(step))
+    assert seen == [1, 2, 3, 4]
+
+
+def test_divergence_is_detected():
+    with pytest.raises(TrainingDiverged, match="loss became"):
+        train_once(lr=1e30)
+
+
+def test_data_order_depends_on_seed_only():
+    ds = data.build(DATASET, "train")
+    first = [t for _, t in train_loader(ds, 4, 7, 0, torch.device("cpu"))]
+    again = [t for _, t in train_loader(ds, 4, 7, 2, torch.device("cpu"))]
+    other = [t for _, t in train_loader(ds, 4, 8, 0, torch.device("cpu"))]
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert not all(torch.equal(a, b) for a, b in zip(first, other))
+
+
+def test_loss_ignores_void_and_survives_an_all_void_batch():
+    logits = torch.zeros(1, 3, 2, 2)
+    logits[0, 1] = 10.0
+    target = torch.tensor([[[1, 255], [255, 255]]])
+    expected = -torch.log_softmax(logits[0, :, 0, 0], 0)[1]
+    torch.testing.assert_close(segmentation_loss(logits, target, 255), expected)
+    assert segmentation_loss(logits, torch.full((1, 2, 2), 255), 255).item() == 0.0
