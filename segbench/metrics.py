@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import math
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -140,7 +141,22 @@ def _count_pairs(pred: torch.Tensor, target: torch.Tensor, offset: int, rows: in
     idx = torch.add(_narrow(pred, dtype), _narrow(target, dtype), alpha=n)
     shifts = _spread_offsets(idx.numel(), bins, spread, -offset * n, dtype, idx.device)
     idx.add_(shifts[: idx.numel()])
-    return torch.bincount(idx, minlength=bins * spread).reshape(spread, rows, n).sum(0)
+    return _bincount(idx, bins * spread).reshape(spread, rows, n).sum(0)
+
+
+def _bincount(idx: torch.Tensor, size: int) -> torch.Tensor:
+    """torch.bincount; with 2+ torch threads a large CPU input is counted in two halves
+    at once, because bincount's loop is serial (and releases the GIL)."""
+    if idx.is_cuda or torch.get_num_threads() < 2 or idx.numel() < 1 << 20:
+        return torch.bincount(idx, minlength=size)
+    first, second = idx.chunk(2)
+    other = _worker().submit(torch.bincount, first, minlength=size)
+    return torch.bincount(second, minlength=size) + other.result()
+
+
+@functools.lru_cache(maxsize=1)
+def _worker() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="segbench-bincount")
 
 
 def _narrow(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -175,12 +191,11 @@ def scores_from_matrix(matrix: torch.Tensor) -> dict:
     present, has_target = union > 0, in_target > 0
     iou = np.divide(tp, union, out=np.zeros_like(tp), where=present)
     acc = np.divide(tp, in_target, out=np.zeros_like(tp), where=has_target)
-    nan = float("nan")
     return {
-        "miou": float(iou[present].mean()) if present.any() else nan,
-        "pixel_acc": float(tp.sum() / total) if total else nan,
-        "mean_acc": float(acc[has_target].mean()) if has_target.any() else nan,
-        "fwiou": float((in_target * iou).sum() / total) if total else nan,
+        "miou": float(iou[present].mean()) if present.any() else math.nan,
+        "pixel_acc": float(tp.sum() / total) if total else math.nan,
+        "mean_acc": float(acc[has_target].mean()) if has_target.any() else math.nan,
+        "fwiou": float((in_target * iou).sum() / total) if total else math.nan,
         "per_class_iou": [float(v) if ok else None for v, ok in zip(iou, present)],
         "per_class_acc": [float(v) if ok else None for v, ok in zip(acc, has_target)],
     }
@@ -245,12 +260,9 @@ def _count_matched(points: np.ndarray, other: np.ndarray, other_map: np.ndarray,
 
 def _f1(matched_pred: int, n_pred: int, matched_target: int, n_target: int) -> float:
     """F1 of boundary precision and recall; 0 if a boundary is empty or both are 0."""
-    if n_pred == 0 or n_target == 0:
-        return 0.0
-    precision, recall = matched_pred / n_pred, matched_target / n_target
-    if precision + recall == 0:
-        return 0.0
-    return 2 * precision * recall / (precision + recall)
+    precision = matched_pred / n_pred if n_pred else 0.0
+    recall = matched_target / n_target if n_target else 0.0
+    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
 
 
 def boundary_f1_image(pred, target, num_classes: int, ignore_index: int | None = 255,
@@ -326,5 +338,5 @@ class BoundaryF1:
 
     def compute(self) -> dict:
         per_class = [s / k if k else None for s, k in zip(self._class_sum, self._class_images)]
-        bf1 = self._image_sum / self._images if self._images else float("nan")
+        bf1 = self._image_sum / self._images if self._images else math.nan
         return {"bf1": bf1, "per_class_bf1": per_class, "images": self._images}

@@ -107,6 +107,21 @@ def test_agrees_with_reference(dtype, seed, shape, n):
     assert torch.equal(cm.matrix, _reference_matrix(pred, target, n))
 
 
+def test_large_batch_agrees_with_reference():
+    # Over 2**20 pixels with 2 threads, bincount is split over two threads.
+    pred, target = _random_maps(9, (5, 512, 512), 21)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        cm = ConfusionMatrix(21)
+        cm.update(pred, target)
+    finally:
+        torch.set_num_threads(threads)
+    ref = ReferenceConfusionMatrix(21)
+    ref.update(pred, target)
+    assert torch.equal(cm.matrix, ref.matrix)
+
+
 @pytest.mark.parametrize("ignore", [-1, -100, 20, 70000])
 def test_other_ignore_indices(ignore):
     pred, target = _random_maps(4, (2, 30, 40), 20, ignore=ignore)
