@@ -69,15 +69,20 @@ def run(suite_file: SuiteArg,
     from .runner import run_suite
 
     suite = load_suite(suite_file)
-    specs = expand(suite)
+    specs = matrix = expand(suite)
     if shard:
         specs = select_shard(specs, *_parse_shard(shard))
     if dry_run:
         out.print(_run_table(specs))
         return
     results_dir = results / suite.name
-    summary = run_suite(suite, specs, results_dir, make_progress(), rerun=rerun)
-    files = report.render(results_dir, reports / suite.name)
+    try:
+        summary = run_suite(suite, specs, results_dir, make_progress(), rerun=rerun)
+    except KeyboardInterrupt:
+        err.print(f"interrupted: the records already in {results_dir}/runs are kept; "
+                  "run the same command again to resume")
+        raise typer.Exit(130) from None
+    files = report.render(results_dir, reports / suite.name, run_ids={s.run_id for s in matrix})
     out.print(files[0].read_text(encoding="utf-8"), markup=False)
     out.print(f"{len(summary.succeeded)} ran, {len(summary.skipped)} skipped (records exist), "
               f"{len(summary.failed)} failed; records in {results_dir}/runs, report in {files[0]}")

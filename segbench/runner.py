@@ -77,12 +77,17 @@ def _run_group(pending: list[RunSpec], results_dir: Path, device: torch.device, 
                               on_batch=progress.eval_step)
             record = _record(spec, device, "ok", None) | scores_block(scores, val, spec) | {
                 "train": train_info, "model": {"params": parameter_counts(model)},
-                "wall_s": time.perf_counter() - t0 + (train_info["wall_s"] if spec is pending[0] else 0.0)}
+                "wall_s": time.perf_counter() - t0 + _training_time_spent(spec, pending[0], train_info)}
             records.write_record(results_dir, record)
             summary.succeeded.append(spec.run_id)
             progress.done(spec, record)
         except Exception as exc:  # noqa: BLE001
             _fail(spec, exc, results_dir, device, progress, summary, time.perf_counter() - t0)
+
+
+def _training_time_spent(spec: RunSpec, first: RunSpec, train_info: dict[str, Any]) -> float:
+    """Training time charged to this run: the first run of a group that trained now carries it."""
+    return train_info["wall_s"] if spec is first and not train_info["checkpoint_reused"] else 0.0
 
 
 def _dataset(spec: RunSpec, split: str, cache: dict) -> data.InMemory:

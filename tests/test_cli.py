@@ -162,3 +162,15 @@ def test_smoke_suite_end_to_end_and_resume(tmp_path):
     regenerated = segbench("report", "results/smoke", "--out", "copy", cwd=tmp_path)
     assert regenerated.returncode == 0
     assert (tmp_path / "copy" / "report.md").read_bytes() == report_path.read_bytes()
+
+
+def test_run_reports_the_current_suite_and_report_shows_the_whole_folder(tmp_path, tiny_suite, write_suite):
+    assert segbench("run", tiny_suite, cwd=tmp_path).returncode == 0
+    changed = write_suite(TINY_SUITE.replace("lr: 0.01", "lr: 0.02"), "changed.yaml")
+    result = segbench("run", changed, cwd=tmp_path)
+    assert result.returncode == 0 and "2 ran, 0 skipped" in result.stdout
+    report = (tmp_path / "reports" / "tiny" / "report.md").read_text()
+    assert "lr 0.02" in report and report.count("| fcn skip=") == 2 * 3  # main, IoU and BF1 tables
+    assert segbench("report", "results/tiny", cwd=tmp_path).returncode == 0
+    everything = (tmp_path / "reports" / "tiny" / "report.md").read_text()
+    assert everything.count("| fcn skip=") == 4 * 3

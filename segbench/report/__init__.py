@@ -3,14 +3,23 @@
 from pathlib import Path
 from typing import Any
 
+from ..errors import ResultsError
 from ..records import load_records
 from .markdown import markdown_table
 from .tables import failures_table, main_table, per_class_table, variants
 
 
-def render(results_dir: Path, out_dir: Path | None = None) -> list[Path]:
-    """Write reports/<suite>/report.md (or into `out_dir`) and return the files written."""
+def render(results_dir: Path, out_dir: Path | None = None, run_ids: set[str] | None = None) -> list[Path]:
+    """Write reports/<suite>/report.md (or into `out_dir`) and return the files written.
+
+    `run_ids` limits the report to those runs (`segbench run` passes its suite's matrix, so records
+    left from an earlier version of the suite stay on disk but out of its report).
+    """
     records = load_records(results_dir)
+    if run_ids is not None:
+        records = [r for r in records if r["run_id"] in run_ids]
+        if not records:
+            raise ResultsError(f"{results_dir}: none of the suite's runs has a record yet")
     suite = records[0]["spec"]["suite"]
     out_dir = Path(out_dir) if out_dir else Path("reports") / suite
     out_dir.mkdir(parents=True, exist_ok=True)
