@@ -64,3 +64,17 @@ def test_loss_ignores_void_and_survives_an_all_void_batch():
     expected = -torch.log_softmax(logits[0, :, 0, 0], 0)[1]
     torch.testing.assert_close(segmentation_loss(logits, target, 255), expected)
     assert segmentation_loss(logits, torch.full((1, 2, 2), 255), 255).item() == 0.0
+
+
+@pytest.mark.gpu
+def test_cuda_training_with_mixed_precision_is_finite_and_seeded():
+    runs = []
+    for _ in range(2):
+        seed_everything(0)
+        model = models.build("fcn", 7, skip=8, width=0.0625, batch_norm=True)
+        info = fit(model, data.build(DATASET, "train"), TRAIN | {"deterministic": False, "amp": True}, seed=0,
+                   device=torch.device("cuda"))
+        assert next(model.parameters()).is_cuda and info["images_per_s"] > 0
+        runs.append([loss for _, loss in info["loss_curve"]])
+    assert all(torch.isfinite(torch.tensor(r)).all() for r in runs)
+    torch.testing.assert_close(torch.tensor(runs[0]), torch.tensor(runs[1]), rtol=1e-3, atol=1e-3)
