@@ -3,18 +3,14 @@
 Paper: "Fully Convolutional Networks for Semantic Segmentation", https://arxiv.org/abs/1411.4038
 """
 
-from typing import Annotated, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 from torch import nn
 
 from .backbones import conv_block, init_weights, scaled, vgg16_stages
-
-Width = Annotated[float, Field(gt=0, le=4, description="channel multiplier; 1.0 = the paper")]
-InChannels = Annotated[int, Field(ge=1, le=64, description="input image channels")]
-Dropout = Annotated[float, Field(ge=0, lt=1, description="dropout after fc6 and fc7")]
+from .options import Dropout, InChannels, Width
 
 
 def bilinear_kernel(channels: int, kernel_size: int) -> torch.Tensor:

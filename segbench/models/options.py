@@ -1,0 +1,10 @@
+"""Option types shared by the builders: their annotations are the suite schema (config.options_model)."""
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+Width = Annotated[float, Field(gt=0, le=4, description="channel multiplier; 1.0 = the paper")]
+InChannels = Annotated[int, Field(ge=1, le=64, description="input image channels")]
+Dropout = Annotated[float, Field(ge=0, lt=1, description="dropout probability")]
+Pretrained = Literal["none", "imagenet"]
