@@ -21,3 +21,7 @@ class ScoreInputError(SegbenchError):
 
 class ResultsError(SegbenchError):
     """A results folder that is missing or holds no readable run records."""
+
+
+class WeightsError(SegbenchError):
+    """Pretrained weights that cannot be found or loaded (e.g. offline, not in torch's cache)."""
