@@ -153,6 +153,35 @@ def report_cmd(results_dir: Annotated[Path, typer.Argument(help="A results folde
         out.print(f"wrote {path}")
 
 
+@app.command("models")
+@user_errors
+def models_cmd(num_classes: Annotated[int, typer.Option(min=1, help="Number of classes.")] = 21,
+               width: Annotated[float, typer.Option(min=0.01, max=4.0, help="Channel multiplier; 1.0 = the papers.")] = 1.0,
+               as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False) -> None:
+    """List the registered architectures' paper variants with their parameter counts.
+
+    Models are built on the meta device: no weights are allocated, so even DeconvNet's 252M
+    parameters are counted instantly.
+    """
+    from .models import PAPER_VARIANTS, build_on_meta
+    from .probe import parameter_counts
+
+    rows = []
+    for name, (arch, options) in PAPER_VARIANTS.items():
+        params = parameter_counts(build_on_meta(arch, num_classes, **options, width=width))
+        rows.append({"variant": name, "arch": arch, "options": options, "params": params["total"]})
+    if as_json:
+        sys.stdout.write(json.dumps({"num_classes": num_classes, "width": width, "variants": rows}, indent=2) + "\n")
+        return
+    table = RichTable(title=f"{num_classes} classes, width {width}")
+    for col in ("variant", "arch", "options", "params (M)"):
+        table.add_column(col, justify="right" if col.startswith("params") else "left")
+    for r in rows:
+        table.add_row(r["variant"], r["arch"], " ".join(f"{k}={v}" for k, v in r["options"].items()),
+                      f"{r['params'] / 1e6:.2f}")
+    out.print(table)
+
+
 @app.command()
 @user_errors
 def score(pred: Annotated[Path, typer.Option(help="Folder of predicted label maps (PNG).")],

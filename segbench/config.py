@@ -1,5 +1,6 @@
 """The suite schema and `load_suite()`: strict validation, errors with file, line and field path."""
 
+import functools
 import inspect
 import typing
 from pathlib import Path
@@ -99,14 +100,21 @@ SECTIONS: dict[tuple, type[BaseModel]] = {
     (): Suite, ("dataset",): ShapesConfig, ("train",): TrainConfig, ("eval",): EvalConfig}
 
 
+# Options every architecture takes that act after training: runs differing only in these share a checkpoint.
+EVAL_ONLY_OPTIONS: dict[str, Any] = {
+    "crf": (bool, Field(False, description="dense CRF post-processing of the predictions (eval.crf sets it up)")),
+}
+
+
+@functools.cache
 def options_model(arch: str) -> type[BaseModel]:
-    """The pydantic model of an architecture's options, read off its builder's keyword arguments."""
+    """The pydantic model of an architecture's options: its builder's keyword arguments + eval-only ones."""
     builder = MODELS[arch]
     hints = typing.get_type_hints(builder, include_extras=True)
     fields = {name: (hints[name], p.default)
               for name, p in inspect.signature(builder).parameters.items()
               if p.kind is inspect.Parameter.KEYWORD_ONLY}
-    return create_model(f"{arch}_options", __config__=STRICT, **fields)
+    return create_model(f"{arch}_options", __config__=STRICT, **fields, **EVAL_ONLY_OPTIONS)
 
 
 def load_suite(path: str | Path) -> Suite:

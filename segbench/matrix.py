@@ -6,10 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .config import Suite, options_model
-
-# Options applied after training: runs that differ only in these share one trained checkpoint.
-EVAL_ONLY_OPTIONS = frozenset({"crf"})
+from .config import EVAL_ONLY_OPTIONS, Suite, options_model
 
 
 @dataclass(frozen=True)
@@ -34,6 +31,11 @@ class RunSpec:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def model_options(self) -> dict[str, Any]:
+        """The builder's arguments: the options without the eval-only ones."""
+        return {k: v for k, v in self.options.items() if k not in EVAL_ONLY_OPTIONS}
+
 
 def short_hash(obj: Any, length: int = 10) -> str:
     """A stable hash of a JSON-able object; key order does not matter."""
@@ -49,7 +51,7 @@ def expand(suite: Suite) -> list[RunSpec]:
                                   suite.eval.model_dump(mode="json"))
     specs = []
     for order, (arch, options) in enumerate(variants):
-        train_opts = {k: v for k, v in options.items() if k not in EVAL_ONLY_OPTIONS}
+        train_opts = {k: v for k, v in options.items() if k not in EVAL_ONLY_OPTIONS}  # = RunSpec.model_options
         variant = {"arch": arch, "options": options, "dataset": dataset, "train": train, "eval": evaluation}
         for seed in suite.seeds:
             train_key = short_hash({"arch": arch, "options": train_opts, "dataset": dataset,

@@ -174,3 +174,14 @@ def test_run_reports_the_current_suite_and_report_shows_the_whole_folder(tmp_pat
     assert segbench("report", "results/tiny", cwd=tmp_path).returncode == 0
     everything = (tmp_path / "reports" / "tiny" / "report.md").read_text()
     assert everything.count("| fcn skip=") == 4 * 3
+
+
+def test_models_lists_paper_variants_with_parameter_counts():
+    result = cli.invoke(app, ["models", "--json"])
+    assert result.exit_code == 0
+    listing = json.loads(result.output)
+    by_name = {v["variant"]: v for v in listing["variants"]}
+    assert by_name["FCN-8s"]["params"] == pytest.approx(134e6, rel=0.01)
+    small = json.loads(cli.invoke(app, ["models", "--json", "--width", "0.125", "--num-classes", "7"]).output)
+    assert all(s["params"] < v["params"] / 20 for s, v in zip(small["variants"], listing["variants"]))
+    assert "FCN-32s" in cli.invoke(app, ["models"]).output

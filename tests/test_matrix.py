@@ -56,3 +56,16 @@ def test_shards_partition_the_runs(write_suite):
     parts = [shard(specs, i, 4) for i in range(4)]
     assert sorted(s.run_id for p in parts for s in p) == sorted(s.run_id for s in specs)
     assert all(p for p in parts)
+
+
+def test_eval_only_options_share_the_trained_checkpoint(write_suite):
+    text = TINY_SUITE.replace("batch_norm: true}", "batch_norm: true, crf: [false, true]}")
+    specs = expand(load_suite(write_suite(text)))
+    assert len(specs) == 4
+    by_skip = {}
+    for s in specs:
+        by_skip.setdefault(s.options["skip"], []).append(s)
+    for plain, with_crf in by_skip.values():
+        assert plain.train_key == with_crf.train_key and plain.run_id != with_crf.run_id
+        assert "crf" not in with_crf.model_options
+    assert specs[1].label == "fcn skip=32 crf=true"

@@ -8,7 +8,12 @@ from segbench.models import MODELS, build
 from segbench.models.fcn import bilinear_kernel
 from segbench.probe import parameter_counts
 
-SMALL = {"fcn": [{"skip": s, "width": 0.0625, "batch_norm": bn} for s in (32, 16, 8) for bn in (False, True)]}
+SMALL = {
+    "fcn": [{"skip": s, "width": 0.0625, "batch_norm": bn} for s in (32, 16, 8) for bn in (False, True)],
+    "deconvnet": [{"width": 0.0625, "batch_norm": True}, {"width": 0.25, "batch_norm": False}],  # 4 channels without BN die out
+    "unet": [{"width": 0.0625, "padding": p, "upsample": u, "batch_norm": bn}
+             for p in ("same", "valid") for u in ("transpose", "bilinear") for bn in (False, True)],
+}
 VARIANTS = [(arch, opts) for arch in MODELS for opts in SMALL[arch]]
 
 

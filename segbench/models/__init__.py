@@ -1,13 +1,28 @@
 """The architecture registry: one builder per architecture, taking explicit keyword arguments."""
 
 from collections.abc import Callable
+from typing import Any
 
+import torch
 from torch import nn
 
+from .deconvnet import deconvnet
 from .fcn import fcn
+from .unet import unet
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "fcn": fcn,
+    "deconvnet": deconvnet,
+    "unet": unet,
+}
+
+# The papers' named variants, as (arch, options): what `segbench models` lists.
+PAPER_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "FCN-32s": ("fcn", {"skip": 32}),
+    "FCN-16s": ("fcn", {"skip": 16}),
+    "FCN-8s": ("fcn", {"skip": 8}),
+    "DeconvNet": ("deconvnet", {}),
+    "U-Net": ("unet", {"padding": "valid"}),
 }
 
 
@@ -20,3 +35,7 @@ def build(arch: str, num_classes: int, **options) -> nn.Module:
     return builder(num_classes, **options)
 
 
+def build_on_meta(arch: str, num_classes: int, **options) -> nn.Module:
+    """The model's structure without its weights: no memory, no initialisation time."""
+    with torch.device("meta"):
+        return build(arch, num_classes, **options)

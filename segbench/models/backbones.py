@@ -1,6 +1,18 @@
-"""Backbones shared by the architectures, with a `width` multiplier on every channel count."""
+"""Backbones shared by the architectures, with a `width` multiplier on every channel count.
 
+Also torchvision's ImageNet weights for them: read from torch's hub cache (downloaded there when
+online), never silently replaced by random weights.
+"""
+
+import os
+from urllib.parse import urlparse
+
+import torch
 from torch import nn
+from torchvision.models import ResNet50_Weights, ResNet101_Weights, VGG16_BN_Weights, VGG16_Weights
+from torchvision.models.resnet import Bottleneck
+
+from ..errors import WeightsError
 
 # VGG16 (Simonyan & Zisserman, 2015), configuration "D": conv channels, "M" = 2x2 max pool.
 VGG16_STAGES = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
@@ -46,3 +58,124 @@ def init_weights(module: nn.Module) -> None:
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
+
+
+# ResNet-50/101 (He et al., CVPR 2016): bottleneck blocks per stage.
+RESNET_BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
+
+
+def _bottleneck_layer(inplanes: int, planes: int, blocks: int, stride: int, dilation: int,
+                      dilate: bool) -> tuple[nn.Sequential, int]:
+    """torchvision's ResNet._make_layer for bottlenecks: the stage and the dilation after it."""
+    previous = dilation
+    if dilate:
+        dilation, stride = dilation * stride, 1
+    out = planes * Bottleneck.expansion
+    downsample = None
+    if stride != 1 or inplanes != out:
+        downsample = nn.Sequential(nn.Conv2d(inplanes, out, 1, stride=stride, bias=False), nn.BatchNorm2d(out))
+    layers = [Bottleneck(inplanes, planes, stride, downsample, dilation=previous)]
+    layers += [Bottleneck(out, planes, dilation=dilation) for _ in range(1, blocks)]
+    return nn.Sequential(*layers), dilation
+
+
+class ResNet(nn.Module):
+    """Bottleneck ResNet-50/101 without pooling and classifier, every channel count times `width`.
+
+    torchvision's ResNet scales only the bottleneck width (`width_per_group`), so the stages are
+    built here from torchvision's `Bottleneck` with scaled planes. At width 1.0 with 3 input
+    channels the modules and state-dict keys are exactly torchvision's `resnet50/101` minus `fc`.
+    `dilate` is torchvision's `replace_stride_with_dilation` for layer2..layer4.
+    """
+
+    def __init__(self, depth: int, in_channels: int = 3, width: float = 1.0,
+                 dilate: tuple[bool, bool, bool] = (False, False, False)):
+        super().__init__()
+        ch = scaled(64, width)
+        self.conv1 = nn.Conv2d(in_channels, ch, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(ch)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        dilation = 1
+        for i, (planes, blocks) in enumerate(zip((64, 128, 256, 512), RESNET_BLOCKS[depth])):
+            stride, dil = (1, False) if i == 0 else (2, dilate[i - 1])
+            layer, dilation = _bottleneck_layer(ch, scaled(planes, width), blocks, stride, dilation, dil)
+            setattr(self, f"layer{i + 1}", layer)
+            ch = scaled(planes, width) * Bottleneck.expansion
+        self.out_channels = ch
+        init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+
+IMAGENET_WEIGHTS = {"vgg16": VGG16_Weights.IMAGENET1K_V1, "vgg16_bn": VGG16_BN_Weights.IMAGENET1K_V1,
+                    "resnet50": ResNet50_Weights.IMAGENET1K_V1, "resnet101": ResNet101_Weights.IMAGENET1K_V1}
+
+
+def check_imagenet_compatible(width: float, in_channels: int) -> None:
+    """ValueError unless the network has the ImageNet model's shapes (width 1.0, 3 input channels)."""
+    if width != 1.0 or in_channels != 3:
+        raise ValueError(f"pretrained: imagenet needs width 1.0 and in_channels 3, the shapes of the "
+                         f"ImageNet networks (got width {width}, in_channels {in_channels}); "
+                         f"use pretrained: none for other widths or channel counts")
+
+
+def imagenet_cache_path(name: str) -> str:
+    """Where torch looks for the ImageNet weights `name` (a key of IMAGENET_WEIGHTS)."""
+    filename = os.path.basename(urlparse(IMAGENET_WEIGHTS[name].url).path)
+    return os.path.join(torch.hub.get_dir(), "checkpoints", filename)
+
+
+def imagenet_state_dict(name: str) -> dict[str, torch.Tensor]:
+    """torchvision's ImageNet state dict `name`, from torch's cache or downloaded; else WeightsError."""
+    weights, path = IMAGENET_WEIGHTS[name], imagenet_cache_path(name)
+    cached = os.path.exists(path)
+    try:
+        return weights.get_state_dict(progress=False, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure means no weights: say how to get them
+        why = " ".join(f"{type(exc).__name__}: {exc}".split())
+        if cached:
+            raise WeightsError(f"cannot read the ImageNet {name} weights at {path} ({why}); delete the "
+                               f"file or download {weights.url} again and save it there") from exc
+        raise WeightsError(f"ImageNet {name} weights are not in torch's cache and could not be downloaded "
+                           f"({why}). Download {weights.url} and save it as {path} (torch's hub directory; "
+                           f"TORCH_HOME moves it), or use pretrained: none") from exc
+
+
+def load_imagenet_vgg16(stages, batch_norm: bool) -> None:
+    """Copy torchvision's ImageNet VGG16 (-BN) conv and BN layers, in order, into `stages`.
+
+    `stages` is what `vgg16_stages` built (pooling and dilation may differ: only the order and
+    shapes of the conv and BN layers must match); the classifier is not used. VGG16-BN's convs
+    have a bias, which the BN after them cancels: it is folded into the BN's running mean, exactly.
+    """
+    name = "vgg16_bn" if batch_norm else "vgg16"
+    layers: dict[int, dict[str, torch.Tensor]] = {}
+    for key, tensor in imagenet_state_dict(name).items():
+        if key.startswith("features."):
+            index, param = key.removeprefix("features.").split(".", 1)
+            layers.setdefault(int(index), {})[param] = tensor
+    targets = [m for stage in stages for m in stage.modules() if isinstance(m, (nn.Conv2d, nn.BatchNorm2d))]
+    sources = [layers[i] for i in sorted(layers)]
+    if len(targets) != len(sources):
+        raise WeightsError(f"the ImageNet {name} weights have {len(sources)} conv/BN layers, the model {len(targets)}")
+    for conv, source, bn in zip(targets, sources, sources[1:]):
+        if batch_norm and isinstance(conv, nn.Conv2d) and conv.bias is None and "bias" in source:
+            bn["running_mean"] = bn["running_mean"] - source.pop("bias")
+    for i, (module, state) in enumerate(zip(targets, sources)):
+        try:
+            module.load_state_dict(state)
+        except RuntimeError as exc:
+            raise WeightsError(f"ImageNet {name} layer {i} does not fit {module}: {exc}") from exc
+
+
+def load_imagenet_resnet(model: ResNet, depth: int) -> None:
+    """Load torchvision's ImageNet ResNet-`depth` weights (all but `fc`) into a width-1.0 `ResNet`."""
+    name = f"resnet{depth}"
+    state = {k: v for k, v in imagenet_state_dict(name).items() if not k.startswith("fc.")}
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise WeightsError(f"the ImageNet {name} weights do not fit the model: {exc}") from exc

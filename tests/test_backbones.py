@@ -1,0 +1,123 @@
+"""Shared backbones: the width-scaled ResNet is torchvision's at width 1.0; ImageNet weights load or fail clearly."""
+
+import pytest
+import torch
+import torchvision
+
+from segbench.errors import WeightsError
+from segbench.models.backbones import (IMAGENET_WEIGHTS, ResNet, check_imagenet_compatible, imagenet_cache_path,
+                                       load_imagenet_resnet, load_imagenet_vgg16, vgg16_stages)
+
+DILATIONS = [(False, False, False), (False, True, True), (False, False, True)]
+
+
+def layout(model):
+    """Every conv's name, shape, stride, padding and dilation, and every BN's name and size."""
+    return [(name, tuple(m.weight.shape), getattr(m, "stride", None), getattr(m, "padding", None),
+             getattr(m, "dilation", None)) for name, m in model.named_modules()
+            if isinstance(m, (torch.nn.Conv2d, torch.nn.BatchNorm2d))]
+
+
+@pytest.mark.parametrize("depth", [50, 101])
+@pytest.mark.parametrize("dilate", DILATIONS, ids=str)
+def test_resnet_at_width_one_is_torchvisions(depth, dilate):
+    with torch.device("meta"):
+        mine = ResNet(depth, dilate=dilate)
+        theirs = getattr(torchvision.models, f"resnet{depth}")(weights=None, replace_stride_with_dilation=list(dilate))
+    assert layout(mine) == layout(theirs)
+    assert list(mine.state_dict()) == [k for k in theirs.state_dict() if not k.startswith("fc.")]
+
+
+def test_resnet_computes_what_torchvision_computes():
+    torch.manual_seed(0)
+    theirs = torchvision.models.resnet50(weights=None, replace_stride_with_dilation=[False, True, True]).eval()
+    mine = ResNet(50, dilate=(False, True, True)).eval()
+    mine.load_state_dict({k: v for k, v in theirs.state_dict().items() if not k.startswith("fc.")})
+    x = torch.randn(1, 3, 41, 37)
+    reference = torch.nn.Sequential(*list(theirs.children())[:-2])
+    with torch.no_grad():
+        torch.testing.assert_close(mine(x), reference(x))
+
+
+@pytest.mark.parametrize("width, channels", [(0.0625, 128), (0.125, 256), (0.5, 1024)])
+def test_resnet_width_scales_every_stage(width, channels):
+    model = ResNet(50, in_channels=2, width=width, dilate=(False, False, True))
+    assert model.conv1.in_channels == 2 and model.conv1.out_channels == round(64 * width)
+    assert model.out_channels == channels
+    assert model(torch.randn(2, 2, 64, 48)).shape == (2, channels, 4, 3)  # output stride 16
+
+
+@pytest.mark.parametrize("width, in_channels", [(0.5, 3), (1.0, 1), (2.0, 3)])
+def test_imagenet_needs_the_imagenet_shapes(width, in_channels):
+    with pytest.raises(ValueError, match=f"width {width}, in_channels {in_channels}"):
+        check_imagenet_compatible(width, in_channels)
+    check_imagenet_compatible(1.0, 3)
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch):
+    """An empty torch hub cache; downloads fail as they would offline."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    assert torch.hub.get_dir() == str(tmp_path / "torch" / "hub")
+
+    def offline(url, *args, **kwargs):
+        raise OSError(f"offline: cannot reach {url}")
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    (tmp_path / "torch" / "hub" / "checkpoints").mkdir(parents=True)
+    return tmp_path
+
+
+@pytest.mark.parametrize("name", sorted(IMAGENET_WEIGHTS))
+def test_offline_names_the_url_and_the_cache_path(hub, name):
+    expected = str(hub / "torch" / "hub" / "checkpoints" / IMAGENET_WEIGHTS[name].url.rsplit("/", 1)[1])
+    assert imagenet_cache_path(name) == expected
+    stages = vgg16_stages(3, 1.0, name == "vgg16_bn")
+    with pytest.raises(WeightsError) as info:
+        if name.startswith("vgg"):
+            load_imagenet_vgg16(stages, batch_norm=name == "vgg16_bn")
+        else:
+            with torch.device("meta"):
+                model = ResNet(int(name[6:]))
+            load_imagenet_resnet(model, int(name[6:]))
+    message = str(info.value)
+    assert f"Download {IMAGENET_WEIGHTS[name].url} and save it as {expected}" in message
+    assert "not in torch's cache" in message and "\n" not in message
+
+
+def test_an_unreadable_cached_file_is_reported(hub):
+    with open(imagenet_cache_path("vgg16"), "wb") as f:
+        f.write(b"not a checkpoint")
+    with pytest.raises(WeightsError, match="cannot read the ImageNet vgg16 weights at .*vgg16-397923af.pth"):
+        load_imagenet_vgg16(vgg16_stages(3, 1.0, False), batch_norm=False)
+
+
+def test_weights_of_the_wrong_shape_are_reported(hub):
+    torch.save({"conv1.weight": torch.zeros(1)}, imagenet_cache_path("resnet50"))
+    with pytest.raises(WeightsError, match="the ImageNet resnet50 weights do not fit"):
+        load_imagenet_resnet(ResNet(50, width=0.0625), 50)
+    torch.save({"features.0.weight": torch.zeros(64, 3, 3, 3), "features.0.bias": torch.zeros(64)},
+               imagenet_cache_path("vgg16"))
+    with pytest.raises(WeightsError, match="have 1 conv/BN layers, the model 13"):
+        load_imagenet_vgg16(vgg16_stages(3, 1.0, False), batch_norm=False)
+
+
+def test_imagenet_vgg16_bn_loads_into_vgg16_stages_and_computes_the_same(hub):
+    """The real loading path on a file in torchvision's format, written by the test."""
+    with torch.device("meta"):
+        features = torchvision.models.vgg16_bn(weights=None).features
+    features = features.to_empty(device="cpu").eval()
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, t in features.state_dict().items():
+            t.copy_(torch.rand(t.shape, generator=gen) + 0.5 if name.endswith("running_var")
+                    else torch.randn(t.shape, generator=gen) * 0.1 if t.is_floating_point() else torch.tensor(5))
+    torch.save({f"features.{k}": v for k, v in features.state_dict().items()}, imagenet_cache_path("vgg16_bn"))
+    stages = vgg16_stages(3, 1.0, batch_norm=True)
+    load_imagenet_vgg16(stages, batch_norm=True)
+    convs = [m for stage in stages for m in stage if isinstance(m, torch.nn.Conv2d)]
+    saved = [m for m in features if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == len(saved) == 13
+    assert all(torch.equal(a.weight, b.weight) for a, b in zip(convs, saved))
+    x = torch.randn(1, 3, 32, 32)  # a multiple of 32: ceil-mode pooling changes nothing
+    with torch.no_grad():
+        torch.testing.assert_close(torch.nn.Sequential(*stages).eval()(x), features(x), rtol=1e-4, atol=1e-5)
