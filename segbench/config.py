@@ -2,6 +2,7 @@
 
 import functools
 import inspect
+import itertools
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -162,7 +163,23 @@ def _model_problems(entries: list) -> list[tuple[tuple, str]]:
             what = "missing field 'arch'" if arch is None else f"unknown architecture {arch!r}"
             problems.append((loc + ("arch",), f"{what}; registered: {', '.join(sorted(MODELS))}"))
             continue
-        problems += _option_problems(arch, entry, loc)
+        option_problems = _option_problems(arch, entry, loc)
+        problems += option_problems or _builder_problems(arch, entry, loc)
+    return problems
+
+
+def _builder_problems(arch: str, entry: dict, loc: tuple) -> list[tuple[tuple, str]]:
+    """Combinations of valid options that the builder refuses (e.g. DeepLab v1 on a ResNet)."""
+    from .models import build_on_meta  # late: building needs torch's model code only here
+
+    axes = {k: v if isinstance(v, list) else [v] for k, v in entry.items() if k != "arch" and k not in EVAL_ONLY_OPTIONS}
+    problems = []
+    for values in itertools.product(*axes.values()):
+        try:
+            build_on_meta(arch, 2, **dict(zip(axes, values)))
+        except ValueError as exc:
+            if (loc, str(exc)) not in problems:
+                problems.append((loc, str(exc)))
     return problems
 
 

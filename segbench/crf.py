@@ -160,7 +160,7 @@ def default_workers() -> int:
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
-def _init_worker() -> None:
+def _init_worker(report=None) -> None:
     """Runs once in each worker: one thread per worker process (the pool is the parallelism), and
     pydensecrf imported up front so that a missing install fails at pool start, not mid-run."""
     for var in _THREAD_VARS:
@@ -169,6 +169,12 @@ def _init_worker() -> None:
     if torch is not None:
         torch.set_num_threads(1)
     _pydensecrf()
+    if report is not None:
+        report.put(_worker_info())
+
+
+def _noop() -> None:
+    return None
 
 
 def _worker_info() -> dict[str, Any]:
@@ -233,16 +239,26 @@ class CRFPool:
         self.wait_seconds = 0.0  # time callers spent blocked in result()
         self.images = 0
         self._executor: concurrent.futures.ProcessPoolExecutor | None = None
+        self.worker_info: list[dict[str, Any]] = []  # per worker: pid, torch_imported, torch_threads
         if self.workers:
+            ctx = multiprocessing.get_context(start_method)
+            report = ctx.Queue()
             self._executor = concurrent.futures.ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=multiprocessing.get_context(start_method),
-                initializer=_init_worker)
-            # Start every worker now (spawn starts them lazily, one per submit that finds none
-            # idle): start-up is not charged to the first batch, and a broken worker shows here.
-            self.worker_info = [f.result() for f in
-                                [self._executor.submit(_worker_info) for _ in range(self.workers)]]
-        else:
-            self.worker_info = []
+                max_workers=self.workers, mp_context=ctx, initializer=_init_worker, initargs=(report,))
+            try:
+                # Start every worker now (with spawn the executor starts them lazily, one per submit
+                # that finds none idle): start-up is not charged to the first batch, and a worker
+                # that cannot start shows here. Each reports once from its initialiser.
+                for f in [self._executor.submit(_noop) for _ in range(self.workers)]:
+                    f.result()
+                self.worker_info = [report.get(timeout=120) for _ in range(self.workers)]
+            except BaseException:
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = None
+                raise
+            finally:
+                report.close()
+                report.join_thread()
 
     def submit(self, probs: np.ndarray, images: np.ndarray, params: CRFParams | None = None) -> CRFHandle:
         """Queue a batch: probs [N, C, H, W] softmax (float32), images [N, H, W, 3] uint8 RGB.

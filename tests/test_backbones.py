@@ -1,12 +1,15 @@
 """Shared backbones: the width-scaled ResNet is torchvision's at width 1.0; ImageNet weights load or fail clearly."""
 
+import subprocess
+import sys
+
 import pytest
 import torch
 import torchvision
 
 from segbench.errors import WeightsError
 from segbench.models.backbones import (IMAGENET_WEIGHTS, ResNet, check_imagenet_compatible, imagenet_cache_path,
-                                       load_imagenet_resnet, load_imagenet_vgg16, vgg16_stages)
+                                       imagenet_weights, load_imagenet_resnet, load_imagenet_vgg16, vgg16_stages)
 
 DILATIONS = [(False, False, False), (False, True, True), (False, False, True)]
 
@@ -69,7 +72,7 @@ def hub(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("name", sorted(IMAGENET_WEIGHTS))
 def test_offline_names_the_url_and_the_cache_path(hub, name):
-    expected = str(hub / "torch" / "hub" / "checkpoints" / IMAGENET_WEIGHTS[name].url.rsplit("/", 1)[1])
+    expected = str(hub / "torch" / "hub" / "checkpoints" / imagenet_weights(name).url.rsplit("/", 1)[1])
     assert imagenet_cache_path(name) == expected
     stages = vgg16_stages(3, 1.0, name == "vgg16_bn")
     with pytest.raises(WeightsError) as info:
@@ -80,7 +83,7 @@ def test_offline_names_the_url_and_the_cache_path(hub, name):
                 model = ResNet(int(name[6:]))
             load_imagenet_resnet(model, int(name[6:]))
     message = str(info.value)
-    assert f"Download {IMAGENET_WEIGHTS[name].url} and save it as {expected}" in message
+    assert f"Download {imagenet_weights(name).url} and save it as {expected}" in message
     assert "not in torch's cache" in message and "\n" not in message
 
 
@@ -121,3 +124,9 @@ def test_imagenet_vgg16_bn_loads_into_vgg16_stages_and_computes_the_same(hub):
     x = torch.randn(1, 3, 32, 32)  # a multiple of 32: ceil-mode pooling changes nothing
     with torch.no_grad():
         torch.testing.assert_close(torch.nn.Sequential(*stages).eval()(x), features(x), rtol=1e-4, atol=1e-5)
+
+
+def test_torchvision_is_imported_only_when_used():
+    """torchvision takes about a second to import: the model modules leave it to the functions that need it."""
+    code = "import sys, segbench.models.deeplab, segbench.models.backbones; assert 'torchvision' not in sys.modules"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0

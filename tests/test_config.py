@@ -45,7 +45,7 @@ def test_every_shipped_suite_validates():
     ("skip: [32, 8]", "skip: []", "models[0].skip: an axis needs at least one value"),
     ("width: 0.0625", "width: 0", "models[0].width: Input should be greater than 0 (got 0)"),
     ("batch_norm: true", "bn: true", "models[0].bn: unknown option 'bn' for fcn; allowed: skip, width"),
-    ("arch: fcn", "arch: fcnn", "models[0].arch: unknown architecture 'fcnn'; registered: fcn"),
+    ("arch: fcn", "arch: fcnn", "models[0].arch: unknown architecture 'fcnn'; registered: deconvnet, deeplab, fcn, unet"),
     ("name: tiny", "name: 'bad name/'", "name: String should match pattern"),
 ])
 def test_bad_field_is_reported_with_line_and_path(write_suite, old, new, expected):
@@ -90,3 +90,11 @@ def test_json_schema_lists_architecture_options():
     assert schema["additionalProperties"] is False
     assert "fcn_entry" in text and '"skip"' in text
     assert set(schema["required"]) >= {"name", "seeds", "dataset", "train", "models"}
+
+
+def test_option_combinations_the_builder_refuses_are_validation_errors(write_suite):
+    text = TINY_SUITE.replace("{arch: fcn, skip: [32, 8], width: 0.0625, batch_norm: true}",
+                              "{arch: deeplab, version: [v1, v3], backbone: resnet50, width: 0.0625}")
+    message = error_of(write_suite, text)
+    assert ":9: models[0]: deeplab version v1: v1 (LargeFOV) is VGG16 only" in message
+    assert message.count("deeplab version") == 1  # v3 on resnet50 is fine

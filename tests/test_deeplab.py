@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from segbench.config import options_model
 from segbench.errors import WeightsError
 from segbench.models import MODELS
-from segbench.models.backbones import IMAGENET_WEIGHTS, imagenet_cache_path
+from segbench.models.backbones import imagenet_cache_path, imagenet_weights
 from segbench.models.deeplab import AtrousConv2d, deeplab
 from segbench.probe import parameter_counts
 
@@ -48,14 +48,9 @@ def test_invalid_combinations_say_what_to_change(variant, message):
         deeplab(5, **options(*variant))
 
 
-def test_the_schema_has_every_option_and_the_defaults_build(monkeypatch):
-    monkeypatch.setitem(MODELS, "deeplab", deeplab)
-    clear = getattr(options_model, "cache_clear", lambda: None)
-    clear()
-    try:
-        schema = options_model("deeplab")
-    finally:
-        clear()
+def test_the_schema_has_every_option_and_the_defaults_build():
+    assert MODELS["deeplab"] is deeplab
+    schema = options_model("deeplab")
     defaults = {"version": "v3", "backbone": "resnet101", "aspp": True, "output_stride": 8,
                 "width": 1.0, "in_channels": 3, "pretrained": "none"}
     assert defaults.items() <= schema.model_validate({}).model_dump().items()
@@ -136,6 +131,21 @@ def test_v2_aspp_sums_the_branch_scores(backbone):
         torch.testing.assert_close(model(x), one)
 
 
+def test_v3_head_layout():
+    """1x1 + three atrous branches + image pooling, each 256 wide with BN; projection; 3x3; classifier."""
+    with torch.device("meta"):
+        head = deeplab(21, version="v3", backbone="resnet50").head
+    aspp = head[0]
+    assert [type(b[0]).__name__ for b in aspp.branches[:4]] == ["Conv2d"] + ["AtrousConv2d"] * 3
+    assert type(aspp.branches[4]).__name__ == "ImagePooling"
+    assert all(isinstance(b[1], torch.nn.BatchNorm2d) and b[0].out_channels == 256 for b in aspp.branches[:4])
+    project = aspp.project
+    assert (project[0].in_channels, project[0].out_channels, project[0].kernel_size) == (5 * 256, 256, (1, 1))
+    assert isinstance(project[1], torch.nn.BatchNorm2d) and project[-1].p == 0.1
+    assert head[1].kernel_size == (3, 3) and isinstance(head[2], torch.nn.BatchNorm2d)
+    assert (head[-1].in_channels, head[-1].out_channels, head[-1].kernel_size) == (256, 21, (1, 1))
+
+
 def test_v3_image_pooling_survives_a_batch_of_one_in_training():
     model = deeplab(4, version="v3", backbone="resnet50", width=0.0625)
     pooling = model.head[0].branches[-1]
@@ -194,7 +204,7 @@ def test_imagenet_offline_says_what_to_download_and_where(hub):
     with pytest.raises(WeightsError) as info:
         deeplab(5, version="v2", backbone="resnet101", pretrained="imagenet")
     message = str(info.value)
-    assert IMAGENET_WEIGHTS["resnet101"].url in message and imagenet_cache_path("resnet101") in message
+    assert imagenet_weights("resnet101").url in message and imagenet_cache_path("resnet101") in message
     assert "\n" not in message
 
 

@@ -10,6 +10,10 @@ from segbench.probe import parameter_counts
 
 SMALL = {
     "fcn": [{"skip": s, "width": 0.0625, "batch_norm": bn} for s in (32, 16, 8) for bn in (False, True)],
+    "deeplab": [{"width": 0.0625, **o} for o in (
+        {"version": "v1", "backbone": "vgg16", "aspp": False}, {"version": "v2", "backbone": "vgg16", "aspp": True},
+        {"version": "v2", "backbone": "resnet50", "aspp": True}, {"version": "v2", "backbone": "resnet50", "aspp": False},
+        {"version": "v3", "backbone": "resnet50", "output_stride": 16}, {"version": "v3", "backbone": "resnet50"})],
     "deconvnet": [{"width": 0.0625, "batch_norm": True}, {"width": 0.25, "batch_norm": False}],  # 4 channels without BN die out
     "unet": [{"width": 0.0625, "padding": p, "upsample": u, "batch_norm": bn}
              for p in ("same", "valid") for u in ("transpose", "bilinear") for bn in (False, True)],

@@ -7,11 +7,13 @@ import torch
 from torch import nn
 
 from .deconvnet import deconvnet
+from .deeplab import deeplab
 from .fcn import fcn
 from .unet import unet
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "fcn": fcn,
+    "deeplab": deeplab,
     "deconvnet": deconvnet,
     "unet": unet,
 }
@@ -21,6 +23,12 @@ PAPER_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "FCN-32s": ("fcn", {"skip": 32}),
     "FCN-16s": ("fcn", {"skip": 16}),
     "FCN-8s": ("fcn", {"skip": 8}),
+    "DeepLab-v1 LargeFOV": ("deeplab", {"version": "v1", "backbone": "vgg16", "aspp": False}),
+    "DeepLab-v2 VGG16 ASPP-L": ("deeplab", {"version": "v2", "backbone": "vgg16", "aspp": True}),
+    "DeepLab-v2 ResNet-101 LargeFOV": ("deeplab", {"version": "v2", "backbone": "resnet101", "aspp": False}),
+    "DeepLab-v2 ResNet-101 ASPP-L": ("deeplab", {"version": "v2", "backbone": "resnet101", "aspp": True}),
+    "DeepLab-v3 ResNet-101 OS16": ("deeplab", {"version": "v3", "backbone": "resnet101", "output_stride": 16}),
+    "DeepLab-v3 ResNet-101 OS8": ("deeplab", {"version": "v3", "backbone": "resnet101", "output_stride": 8}),
     "DeconvNet": ("deconvnet", {}),
     "U-Net": ("unet", {"padding": "valid"}),
 }

@@ -1,7 +1,8 @@
 """Backbones shared by the architectures, with a `width` multiplier on every channel count.
 
 Also torchvision's ImageNet weights for them: read from torch's hub cache (downloaded there when
-online), never silently replaced by random weights.
+online), never silently replaced by random weights. torchvision is imported where it is used: it
+takes about a second to import, which every segbench command would otherwise pay.
 """
 
 import os
@@ -9,8 +10,6 @@ from urllib.parse import urlparse
 
 import torch
 from torch import nn
-from torchvision.models import ResNet50_Weights, ResNet101_Weights, VGG16_BN_Weights, VGG16_Weights
-from torchvision.models.resnet import Bottleneck
 
 from ..errors import WeightsError
 
@@ -60,17 +59,20 @@ def init_weights(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-# ResNet-50/101 (He et al., CVPR 2016): bottleneck blocks per stage.
+# ResNet-50/101 (He et al., CVPR 2016): bottleneck blocks per stage; a block's output is 4x its planes.
 RESNET_BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
+EXPANSION = 4
 
 
 def _bottleneck_layer(inplanes: int, planes: int, blocks: int, stride: int, dilation: int,
                       dilate: bool) -> tuple[nn.Sequential, int]:
     """torchvision's ResNet._make_layer for bottlenecks: the stage and the dilation after it."""
+    from torchvision.models.resnet import Bottleneck
+
     previous = dilation
     if dilate:
         dilation, stride = dilation * stride, 1
-    out = planes * Bottleneck.expansion
+    out = planes * EXPANSION
     downsample = None
     if stride != 1 or inplanes != out:
         downsample = nn.Sequential(nn.Conv2d(inplanes, out, 1, stride=stride, bias=False), nn.BatchNorm2d(out))
@@ -101,7 +103,7 @@ class ResNet(nn.Module):
             stride, dil = (1, False) if i == 0 else (2, dilate[i - 1])
             layer, dilation = _bottleneck_layer(ch, scaled(planes, width), blocks, stride, dilation, dil)
             setattr(self, f"layer{i + 1}", layer)
-            ch = scaled(planes, width) * Bottleneck.expansion
+            ch = scaled(planes, width) * EXPANSION
         self.out_channels = ch
         init_weights(self)
 
@@ -110,8 +112,16 @@ class ResNet(nn.Module):
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
 
-IMAGENET_WEIGHTS = {"vgg16": VGG16_Weights.IMAGENET1K_V1, "vgg16_bn": VGG16_BN_Weights.IMAGENET1K_V1,
-                    "resnet50": ResNet50_Weights.IMAGENET1K_V1, "resnet101": ResNet101_Weights.IMAGENET1K_V1}
+# torchvision's weight enums; the IMAGENET1K_V1 entry of each is used.
+IMAGENET_WEIGHTS = {"vgg16": "VGG16_Weights", "vgg16_bn": "VGG16_BN_Weights",
+                    "resnet50": "ResNet50_Weights", "resnet101": "ResNet101_Weights"}
+
+
+def imagenet_weights(name: str):
+    """torchvision's `<enum>.IMAGENET1K_V1` for `name`, a key of IMAGENET_WEIGHTS (url, file name)."""
+    import torchvision.models
+
+    return getattr(torchvision.models, IMAGENET_WEIGHTS[name]).IMAGENET1K_V1
 
 
 def check_imagenet_compatible(width: float, in_channels: int) -> None:
@@ -124,13 +134,13 @@ def check_imagenet_compatible(width: float, in_channels: int) -> None:
 
 def imagenet_cache_path(name: str) -> str:
     """Where torch looks for the ImageNet weights `name` (a key of IMAGENET_WEIGHTS)."""
-    filename = os.path.basename(urlparse(IMAGENET_WEIGHTS[name].url).path)
+    filename = os.path.basename(urlparse(imagenet_weights(name).url).path)
     return os.path.join(torch.hub.get_dir(), "checkpoints", filename)
 
 
 def imagenet_state_dict(name: str) -> dict[str, torch.Tensor]:
     """torchvision's ImageNet state dict `name`, from torch's cache or downloaded; else WeightsError."""
-    weights, path = IMAGENET_WEIGHTS[name], imagenet_cache_path(name)
+    weights, path = imagenet_weights(name), imagenet_cache_path(name)
     cached = os.path.exists(path)
     try:
         return weights.get_state_dict(progress=False, map_location="cpu", weights_only=True)
