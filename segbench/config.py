@@ -11,6 +11,7 @@ import yaml
 from pydantic import (BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, ValidationError,
                       create_model, field_validator, model_validator)
 
+from .crf import DEEPLAB_V2_RESNET101
 from .errors import ConfigError
 from .models import MODELS
 
@@ -59,6 +60,21 @@ class TrainConfig(BaseModel):
         return self
 
 
+class CRFConfig(BaseModel):
+    """Dense CRF settings for runs with `crf: true`; the defaults are DeepLab v2 ResNet-101's (VOC 2012).
+
+    DeepLab v1 LargeFOV used pos_xy_std 3, bi_xy_std 121, bi_rgb_std 5 (see segbench.crf).
+    """
+
+    model_config = STRICT
+    iterations: int = Field(DEEPLAB_V2_RESNET101.iterations, ge=0, le=100, description="mean-field iterations")
+    pos_w: float = Field(DEEPLAB_V2_RESNET101.pos_w, ge=0, description="smoothness kernel weight")
+    pos_xy_std: float = Field(DEEPLAB_V2_RESNET101.pos_xy_std, gt=0, description="smoothness kernel width (px)")
+    bi_w: float = Field(DEEPLAB_V2_RESNET101.bi_w, ge=0, description="appearance kernel weight")
+    bi_xy_std: float = Field(DEEPLAB_V2_RESNET101.bi_xy_std, gt=0, description="appearance kernel width (px)")
+    bi_rgb_std: float = Field(DEEPLAB_V2_RESNET101.bi_rgb_std, gt=0, description="appearance colour width (0-255)")
+
+
 class EvalConfig(BaseModel):
     """Evaluation on the validation split."""
 
@@ -66,6 +82,7 @@ class EvalConfig(BaseModel):
     batch_size: PositiveInt = 16
     boundary_tolerance: float = Field(0.0075, gt=0, lt=1,
                                       description="boundary F1 tolerance, a fraction of the image diagonal")
+    crf: CRFConfig = CRFConfig()
 
 
 class Suite(BaseModel):
@@ -98,7 +115,8 @@ class Suite(BaseModel):
 
 
 SECTIONS: dict[tuple, type[BaseModel]] = {
-    (): Suite, ("dataset",): ShapesConfig, ("train",): TrainConfig, ("eval",): EvalConfig}
+    (): Suite, ("dataset",): ShapesConfig, ("train",): TrainConfig, ("eval",): EvalConfig,
+    ("eval", "crf"): CRFConfig}
 
 
 # Options every architecture takes that act after training: runs differing only in these share a checkpoint.

@@ -11,7 +11,8 @@ from torch.utils.data import DataLoader, Dataset
 from .data.transforms import normalise
 from .metrics import BoundaryF1, ConfusionMatrix
 
-# (logits [N, C, H, W], uint8 images [N, 3, H, W]) -> labels [N, H, W]
+# (logits [N, C, H, W], uint8 images [N, 3, H, W]) -> labels [N, H, W]; one with a `pipeline`
+# method (segbench.crf.CRFPostProcess) is driven through it so that it overlaps the network.
 PostProcess = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -26,9 +27,18 @@ def evaluate(model: nn.Module, dataset: Dataset, batch_size: int, tolerance: flo
     boundary = BoundaryF1(n, ignore_index=ignore, tolerance=tolerance)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
     start = time.perf_counter()
-    for i, (images_u8, target) in enumerate(loader):
-        logits = model(normalise(images_u8, dataset.mean, dataset.std, device))
-        pred = postprocess(logits, images_u8) if postprocess else logits.argmax(1)
+
+    def network():
+        for images_u8, target in loader:
+            yield model(normalise(images_u8, dataset.mean, dataset.std, device)), images_u8, target
+
+    if postprocess is None:
+        predictions = ((logits.argmax(1), target) for logits, _, target in network())
+    elif hasattr(postprocess, "pipeline"):  # the CRF works on batch k while the network computes k+1
+        predictions = postprocess.pipeline(network())
+    else:
+        predictions = ((postprocess(logits, images), target) for logits, images, target in network())
+    for i, (pred, target) in enumerate(predictions):
         confusion.update(pred, target.to(pred.device))
         boundary.update(pred.cpu(), target)
         if on_batch:

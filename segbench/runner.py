@@ -11,6 +11,7 @@ import torch
 
 from . import data, models, records
 from .config import Suite
+from .crf import CRFParams, CRFPostProcess
 from .errors import SegbenchError
 from .evaluate import evaluate
 from .matrix import RunSpec, short_hash
@@ -18,6 +19,34 @@ from .metrics import DEFINITIONS, HIGHER_IS_BETTER
 from .probe import environment, parameter_counts
 from .progress import Progress
 from .train import fit, seed_everything
+
+
+@dataclass
+class Shared:
+    """What the runs of one suite invocation share: rendered data sets and the CRF worker pool."""
+
+    datasets: dict[tuple[str, str], data.InMemory] = field(default_factory=dict)
+    crf: dict[str, CRFPostProcess] = field(default_factory=dict)
+
+    def dataset(self, spec: RunSpec, split: str) -> data.InMemory:
+        key = (short_hash(spec.dataset), split)
+        if key not in self.datasets:
+            self.datasets[key] = data.InMemory(data.build(spec.dataset, split))
+        return self.datasets[key]
+
+    def postprocess(self, spec: RunSpec) -> CRFPostProcess | None:
+        """The dense CRF for runs with `crf: true` (one process pool per suite invocation)."""
+        if not spec.options.get("crf"):
+            return None
+        key = short_hash(spec.eval["crf"])
+        if key not in self.crf:
+            pool = next(iter(self.crf.values())).pool if self.crf else None
+            self.crf[key] = CRFPostProcess(CRFParams(**spec.eval["crf"]), pool)
+        return self.crf[key]
+
+    def close(self) -> None:
+        if self.crf:
+            next(iter(self.crf.values())).pool.close()  # one pool serves every CRF setting
 
 
 @dataclass
@@ -41,29 +70,32 @@ def run_suite(suite: Suite, specs: list[RunSpec], results_dir: Path, progress: P
     """Run `specs` (a suite's expanded matrix, maybe one shard); failures are recorded, not raised."""
     device = resolve_device(suite.device)
     summary = Summary(Path(results_dir))
-    datasets: dict[tuple[str, str], data.InMemory] = {}   # shared by every run of the suite
+    shared = Shared()
     groups: dict[str, list[RunSpec]] = {}
     for spec in specs:
         groups.setdefault(spec.train_key, []).append(spec)
     progress.start(len(specs))
-    for group in groups.values():
-        pending = [s for s in group if rerun or not records.completed(results_dir, s.run_id)]
-        for spec in group:
-            if spec not in pending:
-                summary.skipped.append(spec.run_id)
-                progress.skipped(spec)
-        if pending:
-            _run_group(pending, results_dir, device, progress, rerun, summary, datasets)
+    try:
+        for group in groups.values():
+            pending = [s for s in group if rerun or not records.completed(results_dir, s.run_id)]
+            for spec in group:
+                if spec not in pending:
+                    summary.skipped.append(spec.run_id)
+                    progress.skipped(spec)
+            if pending:
+                _run_group(pending, results_dir, device, progress, rerun, summary, shared)
+    finally:
+        shared.close()
     progress.finish(summary)
     return summary
 
 
 def _run_group(pending: list[RunSpec], results_dir: Path, device: torch.device, progress: Progress,
-               rerun: bool, summary: Summary, datasets: dict) -> None:
+               rerun: bool, summary: Summary, shared: Shared) -> None:
     """Train (or load) the shared checkpoint, then evaluate each pending run on it."""
     started = time.perf_counter()
     try:
-        train_set, val = (_dataset(pending[0], split, datasets) for split in ("train", "val"))
+        train_set, val = (shared.dataset(pending[0], split) for split in ("train", "val"))
         model, train_info = _trained_model(pending[0], train_set, results_dir, device, progress, rerun)
     except Exception as exc:  # noqa: BLE001 - a failing run must not stop the suite
         for spec in pending:
@@ -73,10 +105,14 @@ def _run_group(pending: list[RunSpec], results_dir: Path, device: torch.device, 
         t0 = time.perf_counter()
         try:
             progress.evaluating(spec)
-            if spec.options.get("crf"):
-                raise NotImplementedError("crf post-processing is not wired into evaluation yet")
+            crf = shared.postprocess(spec)
+            if crf:
+                crf.pool.reset_stats()
             scores = evaluate(model, val, spec.eval["batch_size"], spec.eval["boundary_tolerance"], device,
-                              on_batch=progress.eval_step)
+                              postprocess=crf, on_batch=progress.eval_step)
+            if crf:
+                scores["crf"] = {"params": spec.eval["crf"], "seconds_per_image": crf.seconds_per_image,
+                                 "workers": crf.pool.workers}
             record = _record(spec, device, "ok", None) | scores_block(scores, val, spec) | {
                 "train": train_info, "model": {"params": parameter_counts(model)},
                 "wall_s": time.perf_counter() - t0 + _training_time_spent(spec, pending[0], train_info)}
@@ -90,13 +126,6 @@ def _run_group(pending: list[RunSpec], results_dir: Path, device: torch.device, 
 def _training_time_spent(spec: RunSpec, first: RunSpec, train_info: dict[str, Any]) -> float:
     """Training time charged to this run: the first run of a group that trained now carries it."""
     return train_info["wall_s"] if spec is first and not train_info["checkpoint_reused"] else 0.0
-
-
-def _dataset(spec: RunSpec, split: str, cache: dict) -> data.InMemory:
-    key = (short_hash(spec.dataset), split)
-    if key not in cache:
-        cache[key] = data.InMemory(data.build(spec.dataset, split))
-    return cache[key]
 
 
 def _trained_model(spec: RunSpec, train_set: Any, results_dir: Path, device: torch.device, progress: Progress,
@@ -126,7 +155,7 @@ def scores_block(scores: dict[str, Any], dataset: Any, spec: RunSpec) -> dict[st
         "metrics": scores["metrics"], "per_class": scores["per_class"],
         "metric_info": {"higher_is_better": HIGHER_IS_BETTER, "definitions": DEFINITIONS,
                         "boundary_tolerance": spec.eval["boundary_tolerance"]},
-        "eval": {"images": scores["images"], "wall_s": scores["wall_s"]},
+        "eval": {"images": scores["images"], "wall_s": scores["wall_s"], "crf": scores.get("crf")},
         "data": {"num_classes": dataset.num_classes, "class_names": list(dataset.class_names),
                  "palette": [list(c) for c in dataset.palette], "ignore_index": dataset.ignore_index},
     }

@@ -17,7 +17,7 @@ def bilinear_kernel(channels: int, kernel_size: int) -> torch.Tensor:
     """A [channels, 1, k, k] bilinear upsampling kernel, as FCN initialises its deconvolutions."""
     factor = (kernel_size + 1) // 2
     center = factor - 1 if kernel_size % 2 == 1 else factor - 0.5
-    og = torch.arange(kernel_size, dtype=torch.float32)
+    og = torch.tensor([float(i) for i in range(kernel_size)])  # arange on meta would import torch._dynamo (1.5 s)
     filt = 1 - (og - center).abs() / factor
     return (filt[:, None] * filt[None, :]).expand(channels, 1, kernel_size, kernel_size).clone()
 
