@@ -230,3 +230,13 @@ def test_imagenet_resnet50_weights_load_from_the_cache(hub):
     mine = model.backbone.state_dict()
     assert set(mine) == {k for k in state if not k.startswith("fc.")}
     assert all(torch.equal(mine[k], state[k]) for k in mine)
+
+
+def test_batch_norm_adds_bn_to_the_vgg_trunk_only():
+    plain = deeplab(5, version="v1", backbone="vgg16", aspp=False, width=0.0625)
+    with_bn = deeplab(5, version="v1", backbone="vgg16", aspp=False, width=0.0625, batch_norm=True)
+    bns = [m for m in with_bn.backbone.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(bns) == 13 and not any(isinstance(m, torch.nn.BatchNorm2d) for m in plain.backbone.modules())
+    assert with_bn(torch.randn(2, 3, 33, 41)).shape == (2, 5, 33, 41)
+    with pytest.raises(ValueError, match="resnet50 always has it: leave batch_norm false"):
+        deeplab(5, version="v2", backbone="resnet50", batch_norm=True)

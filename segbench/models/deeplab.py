@@ -128,9 +128,9 @@ def v3_head(in_ch: int, num_classes: int, rates: tuple[int, ...], width: float) 
     return nn.Sequential(*head, score_conv(nn.Conv2d(ch, num_classes, 1)))
 
 
-def vgg16_largefov_trunk(in_channels: int, width: float) -> nn.Sequential:
+def vgg16_largefov_trunk(in_channels: int, width: float, batch_norm: bool = False) -> nn.Sequential:
     """VGG16 at output stride 8: 3x3 max pools (pad 1), stride 1 at pool4/pool5, conv5 dilated 2."""
-    stages = vgg16_stages(in_channels, width, batch_norm=False)
+    stages = vgg16_stages(in_channels, width, batch_norm=batch_norm)
     init_weights(nn.ModuleList(stages))
     for i, stage in enumerate(stages):
         stage[-1] = nn.MaxPool2d(3, stride=2 if i < 3 else 1, padding=1, ceil_mode=True)
@@ -165,9 +165,11 @@ class DeepLab(nn.Module):
         return F.interpolate(scores, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
 
-def check_options(version: str, backbone: str, aspp: bool, output_stride: int) -> None:
+def check_options(version: str, backbone: str, aspp: bool, output_stride: int, batch_norm: bool = False) -> None:
     """ValueError naming every option that does not fit `version`, and how to fix it."""
     problems = []
+    if batch_norm and backbone != "vgg16":
+        problems.append(f"batch_norm adds BN to the VGG16 trunk; {backbone} always has it: leave batch_norm false")
     if version == "v1" and backbone != "vgg16":
         problems.append(f"v1 (LargeFOV) is VGG16 only, not {backbone}: set backbone: vgg16 (ResNet needs v2 or v3)")
     if version == "v1" and aspp:
@@ -185,17 +187,20 @@ def check_options(version: str, backbone: str, aspp: bool, output_stride: int) -
 def deeplab(num_classes: int, *, version: Literal["v1", "v2", "v3"] = "v3",
             backbone: Literal["vgg16", "resnet50", "resnet101"] = "resnet101", aspp: bool = True,
             output_stride: Literal[16, 8] = 8, width: Width = 1.0, in_channels: InChannels = 3,
-            pretrained: Pretrained = "none") -> DeepLab:
+            pretrained: Pretrained = "none", batch_norm: bool = False) -> DeepLab:
     """DeepLab `version` on `backbone`; `aspp` (v2) picks ASPP-L or LargeFOV; `output_stride` (v3).
+
+    `batch_norm` adds BN after each VGG16 conv (as torchvision's vgg16_bn; not in the papers), which
+    lets the VGG16 variants train from scratch at small widths.
 
     Valid: v1 with vgg16 and aspp false; v2 with any backbone; v3 with a ResNet and aspp true.
     `pretrained: imagenet` loads torchvision's ImageNet backbone (width 1.0, in_channels 3 only).
     """
-    check_options(version, backbone, aspp, output_stride)
+    check_options(version, backbone, aspp, output_stride, batch_norm)
     if pretrained == "imagenet":
         check_imagenet_compatible(width, in_channels)
     if backbone == "vgg16":
-        trunk, channels = vgg16_largefov_trunk(in_channels, width), scaled(512, width)
+        trunk, channels = vgg16_largefov_trunk(in_channels, width, batch_norm), scaled(512, width)
     else:
         trunk = ResNet(int(backbone[6:]), in_channels, width, dilate=(False, output_stride == 8, True))
         channels = trunk.out_channels
@@ -209,7 +214,7 @@ def deeplab(num_classes: int, *, version: Literal["v1", "v2", "v3"] = "v3",
     model = DeepLab(trunk, head)
     if pretrained == "imagenet":
         if backbone == "vgg16":
-            load_imagenet_vgg16(trunk, batch_norm=False)
+            load_imagenet_vgg16(trunk, batch_norm=batch_norm)
         else:
             load_imagenet_resnet(trunk, int(backbone[6:]))
     return model
