@@ -184,10 +184,11 @@ def _worker_info() -> dict[str, Any]:
             "torch_threads": torch.get_num_threads() if torch is not None else None}
 
 
-def _crf_task(probs: np.ndarray, image: np.ndarray, params: CRFParams) -> tuple[np.ndarray, float]:
-    start = time.perf_counter()
+def _crf_task(probs: np.ndarray, image: np.ndarray, params: CRFParams) -> tuple[np.ndarray, float, float]:
+    """(labels, wall seconds, CPU seconds of this process) for one image."""
+    wall, cpu = time.perf_counter(), time.process_time()
     labels = crf_image(probs, image, params)
-    return labels, time.perf_counter() - start
+    return labels, time.perf_counter() - wall, time.process_time() - cpu
 
 
 class CRFHandle:
@@ -235,8 +236,9 @@ class CRFPool:
         if self.workers < 0:
             raise ValueError(f"workers must be >= 0, got {workers!r}")
         self.start_method = start_method if self.workers else "inline"
-        self.crf_seconds = 0.0   # CRF compute time, summed over images (one core each)
-        self.wait_seconds = 0.0  # time callers spent blocked in result()
+        self.crf_seconds = 0.0      # CRF wall time, summed over images (each on one worker)
+        self.crf_cpu_seconds = 0.0  # CRF CPU time, summed over images (below crf_seconds if the core was shared)
+        self.wait_seconds = 0.0     # time callers spent blocked in result()
         self.images = 0
         self._executor: concurrent.futures.ProcessPoolExecutor | None = None
         self.worker_info: list[dict[str, Any]] = []  # per worker: pid, torch_imported, torch_threads
@@ -296,9 +298,10 @@ class CRFPool:
         finally:
             self.wait_seconds += time.perf_counter() - start
         handle.collected = True
-        self.crf_seconds += sum(seconds for _, seconds in done)
+        self.crf_seconds += sum(wall for _, wall, _ in done)
+        self.crf_cpu_seconds += sum(cpu for _, _, cpu in done)
         self.images += len(done)
-        return np.stack([labels for labels, _ in done])
+        return np.stack([labels for labels, _, _ in done])
 
     def map(self, probs: np.ndarray, images: np.ndarray, params: CRFParams | None = None) -> np.ndarray:
         """submit + result."""
@@ -306,11 +309,17 @@ class CRFPool:
 
     @property
     def seconds_per_image(self) -> float:
-        """CRF compute seconds per image (on one core), over every batch collected so far; nan if none."""
+        """CRF seconds per image (wall time in its worker), over every batch collected so far; nan if none.
+        The network's time is not in it: only `crf_image` is timed."""
         return self.crf_seconds / self.images if self.images else float("nan")
 
+    @property
+    def cpu_seconds_per_image(self) -> float:
+        """CRF CPU seconds per image; below `seconds_per_image` when other processes shared the core."""
+        return self.crf_cpu_seconds / self.images if self.images else float("nan")
+
     def reset_stats(self) -> None:
-        self.crf_seconds = self.wait_seconds = 0.0
+        self.crf_seconds = self.crf_cpu_seconds = self.wait_seconds = 0.0
         self.images = 0
 
     def close(self) -> None:

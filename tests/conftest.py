@@ -30,6 +30,19 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture
+def hub(tmp_path, monkeypatch):
+    """An empty torch hub cache; downloads fail as they would offline."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    assert torch.hub.get_dir() == str(tmp_path / "torch" / "hub")
+
+    def offline(url, *args, **kwargs):
+        raise OSError(f"offline: cannot reach {url}")
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    (tmp_path / "torch" / "hub" / "checkpoints").mkdir(parents=True)
+    return tmp_path
+
+
+@pytest.fixture
 def write_suite(tmp_path):
     """Write suite text to a file and return its path."""
     def write(text: str, name: str = "suite.yaml") -> Path:

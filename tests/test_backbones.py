@@ -57,19 +57,6 @@ def test_imagenet_needs_the_imagenet_shapes(width, in_channels):
     check_imagenet_compatible(1.0, 3)
 
 
-@pytest.fixture
-def hub(tmp_path, monkeypatch):
-    """An empty torch hub cache; downloads fail as they would offline."""
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    assert torch.hub.get_dir() == str(tmp_path / "torch" / "hub")
-
-    def offline(url, *args, **kwargs):
-        raise OSError(f"offline: cannot reach {url}")
-    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
-    (tmp_path / "torch" / "hub" / "checkpoints").mkdir(parents=True)
-    return tmp_path
-
-
 @pytest.mark.parametrize("name", sorted(IMAGENET_WEIGHTS))
 def test_offline_names_the_url_and_the_cache_path(hub, name):
     expected = str(hub / "torch" / "hub" / "checkpoints" / imagenet_weights(name).url.rsplit("/", 1)[1])

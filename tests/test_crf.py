@@ -203,6 +203,7 @@ def test_pool_gives_the_sequential_labels(pool):
     parallel = np.concatenate([pool.result(h1), pool.result(h2)])
     np.testing.assert_array_equal(parallel, sequential)
     assert pool.images == 4 and pool.seconds_per_image > 0 and pool.crf_seconds >= pool.seconds_per_image
+    assert 0 < pool.cpu_seconds_per_image <= pool.seconds_per_image * 1.05
     with pytest.raises(RuntimeError, match="already collected"):
         pool.result(h1)
     with CRFPool(workers=0) as inline:

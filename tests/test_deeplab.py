@@ -187,19 +187,6 @@ def fill_randomly(module):
     return module
 
 
-@pytest.fixture
-def hub(tmp_path, monkeypatch):
-    """An empty torch hub cache; downloads fail as they would offline."""
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    assert torch.hub.get_dir() == str(tmp_path / "torch" / "hub")
-
-    def offline(url, *args, **kwargs):
-        raise OSError(f"offline: cannot reach {url}")
-    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
-    (tmp_path / "torch" / "hub" / "checkpoints").mkdir(parents=True)
-    return tmp_path
-
-
 def test_imagenet_offline_says_what_to_download_and_where(hub):
     with pytest.raises(WeightsError) as info:
         deeplab(5, version="v2", backbone="resnet101", pretrained="imagenet")

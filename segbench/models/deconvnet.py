@@ -7,25 +7,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbones import VGG16_STAGES, conv_block, init_weights, scaled
-from .fcn import SameConv2d
+from .backbones import VGG16_STAGES, SameConv2d, conv_block, init_weights, live_taps, scaled
 from .options import InChannels, Width
 
 
 class SameConvTranspose2d(nn.ConvTranspose2d):
     """A stride-1 'same'-padded deconvolution that skips the kernel taps which can only meet padding.
 
-    The transpose counterpart of fcn.SameConv2d: on a map smaller than the kernel (deconv-fc6's 7x7
+    The transpose counterpart of backbones.SameConv2d: on a map smaller than the kernel (deconv-fc6's 7x7
     on a 2x2 map) the outer taps never reach an output pixel; cropping them changes nothing.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        (kh, kw), (ph, pw) = self.kernel_size, self.padding
-        dh, dw = max(0, ph - (x.shape[-2] - 1)), max(0, pw - (x.shape[-1] - 1))
-        if dh == 0 and dw == 0:
-            return super().forward(x)
-        weight = self.weight[:, :, dh:kh - dh, dw:kw - dw]
-        return F.conv_transpose2d(x, weight, self.bias, padding=(ph - dh, pw - dw))
+        weight, padding = live_taps(self.weight, self.padding, self.dilation, x.shape[-2:])
+        return F.conv_transpose2d(x, weight, self.bias, padding=padding, dilation=self.dilation)
 
 
 def deconv_block(in_ch: int, out_ch: int, batch_norm: bool, kernel_size: int = 3,

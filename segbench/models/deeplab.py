@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbones import (ResNet, check_imagenet_compatible, conv_block, init_weights, load_imagenet_resnet,
-                        load_imagenet_vgg16, scaled, vgg16_stages)
+from .backbones import (ResNet, SameConv2d, check_imagenet_compatible, conv_block, init_weights,
+                        load_imagenet_resnet, load_imagenet_vgg16, scaled, vgg16_stages)
 from .options import InChannels, Pretrained, Width
 
 V2_RATES = (6, 12, 18, 24)  # ASPP-L
@@ -23,24 +23,12 @@ LARGEFOV_RATE = 12
 V3_RATES = {16: (6, 12, 18), 8: (12, 24, 36)}
 
 
-class AtrousConv2d(nn.Conv2d):
-    """A 3x3 convolution at dilation `rate` with 'same' padding.
-
-    A tap `rate` pixels from the centre meets only padding when the map is at most `rate` pixels
-    high (wide): such taps are skipped, which gives the same output and gradients at a ninth of the
-    cost where large rates meet small maps (rate 12 on the 8x8 map of a 64-pixel image).
-    """
+class AtrousConv2d(SameConv2d):
+    """A 3x3 convolution at dilation `rate` with 'same' padding; taps that can only meet padding
+    (rate 12 on the 8x8 map of a 64-pixel image) are skipped, as in every SameConv2d."""
 
     def __init__(self, in_ch: int, out_ch: int, rate: int, bias: bool = True):
         super().__init__(in_ch, out_ch, 3, padding=rate, dilation=rate, bias=bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        crop_h, crop_w = (int(r >= n) for r, n in zip(self.dilation, x.shape[-2:]))
-        if not (crop_h or crop_w):
-            return super().forward(x)
-        weight = self.weight[:, :, crop_h:3 - crop_h, crop_w:3 - crop_w]
-        padding = tuple(0 if c else p for c, p in zip((crop_h, crop_w), self.padding))
-        return F.conv2d(x, weight, self.bias, padding=padding, dilation=self.dilation)
 
 
 def score_conv(conv: nn.Conv2d) -> nn.Conv2d:

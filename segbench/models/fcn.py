@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbones import conv_block, init_weights, scaled, vgg16_stages
+from .backbones import SameConv2d, conv_block, init_weights, scaled, vgg16_stages
 from .options import Dropout, InChannels, Width
 
 
@@ -44,22 +44,6 @@ class FixedBilinearUpsample(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.conv_transpose2d(x, self.weight.to(x.dtype), stride=self.factor,
                                   padding=self.factor // 2, groups=x.shape[1])
-
-
-class SameConv2d(nn.Conv2d):
-    """A stride-1 'same'-padded convolution that skips the kernel taps which can only meet padding.
-
-    On a map smaller than the kernel (fc6's 7x7 on a 2x2 map of a 64-pixel image) the outer taps
-    multiply zeros only; cropping them gives the same output and gradients at a fraction of the cost.
-    """
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        (kh, kw), (ph, pw) = self.kernel_size, self.padding
-        dh, dw = max(0, ph - (x.shape[-2] - 1)), max(0, pw - (x.shape[-1] - 1))
-        if dh == 0 and dw == 0:
-            return super().forward(x)
-        weight = self.weight[:, :, dh:kh - dh, dw:kw - dw]
-        return F.conv2d(x, weight, self.bias, padding=(ph - dh, pw - dw))
 
 
 def zero_conv1x1(in_ch: int, out_ch: int) -> nn.Conv2d:
