@@ -69,7 +69,7 @@ def run(suite_file: SuiteArg,
     from .runner import run_suite
 
     suite = load_suite(suite_file)
-    specs = matrix = expand(suite)
+    specs = all_specs = expand(suite)
     if shard:
         specs = select_shard(specs, *_parse_shard(shard))
     if dry_run:
@@ -82,7 +82,7 @@ def run(suite_file: SuiteArg,
         err.print(f"interrupted: the records already in {results_dir}/runs are kept; "
                   "run the same command again to resume")
         raise typer.Exit(130) from None
-    files = report.render(results_dir, reports / suite.name, run_ids={s.run_id for s in matrix})
+    files = report.render(results_dir, reports / suite.name, run_ids={s.run_id for s in all_specs})
     out.print(files[0].read_text(encoding="utf-8"), markup=False)
     out.print(f"{len(summary.succeeded)} ran, {len(summary.skipped)} skipped (records exist), "
               f"{len(summary.failed)} failed; records in {results_dir}/runs, report in {files[0]}")

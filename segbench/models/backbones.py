@@ -23,6 +23,12 @@ def scaled(channels: int, width: float) -> int:
     return max(1, round(channels * width))
 
 
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Zero-pad the bottom and right of a batch so that height and width divide by `multiple`."""
+    h, w = x.shape[-2:]
+    return F.pad(x, (0, -w % multiple, 0, -h % multiple))
+
+
 def live_taps(weight: torch.Tensor, padding: tuple[int, int], dilation: tuple[int, int],
               size: tuple[int, int]) -> tuple[torch.Tensor, tuple[int, int]]:
     """The kernel of a stride-1 'same' (de)convolution without the taps that can only meet padding.

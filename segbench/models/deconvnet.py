@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbones import VGG16_STAGES, SameConv2d, conv_block, init_weights, live_taps, scaled
+from .backbones import VGG16_STAGES, SameConv2d, conv_block, init_weights, live_taps, pad_to_multiple, scaled
 from .options import InChannels, Width
 
 
@@ -96,7 +96,7 @@ class DeconvNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        x = F.pad(x, (0, -w % 32, 0, -h % 32))
+        x = pad_to_multiple(x, 32)
         switches = []
         for stage in self.encoder:
             x = stage(x)

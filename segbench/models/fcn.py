@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbones import SameConv2d, conv_block, init_weights, scaled, vgg16_stages
+from .backbones import SameConv2d, conv_block, init_weights, pad_to_multiple, scaled, vgg16_stages
 from .options import Dropout, InChannels, Width
 
 
@@ -92,7 +92,7 @@ class FCN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        x = F.pad(x, (0, -w % 32, 0, -h % 32))
+        x = pad_to_multiple(x, 32)
         pools = []
         for stage in self.stages:
             x = stage(x)

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbones import conv_block, init_weights, scaled
+from .backbones import conv_block, init_weights, pad_to_multiple, scaled
 from .options import InChannels, Width
 
 CHANNELS = (64, 128, 256, 512, 1024)
@@ -102,7 +102,7 @@ class UNet(nn.Module):
     def pad(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
         if not self.valid:
-            return F.pad(x, (0, -w % 16, 0, -h % 16))
+            return pad_to_multiple(x, 16)
         b = VALID_BORDER
         return mirror_pad(x, b, b + valid_output_size(h) - h, b, b + valid_output_size(w) - w)
 
