@@ -119,6 +119,9 @@ SECTIONS: dict[tuple, type[BaseModel]] = {
     ("eval", "crf"): CRFConfig}
 
 
+# A model entry's `train:` mapping overrides these suite-level training fields for that entry's runs.
+TRAIN_OVERRIDE = "train"
+
 # Options every architecture takes that act after training: runs differing only in these share a checkpoint.
 EVAL_ONLY_OPTIONS: dict[str, Any] = {
     "crf": (bool, Field(False, description="dense CRF post-processing of the predictions (eval.crf sets it up)")),
@@ -159,9 +162,9 @@ def load_suite(path: str | Path) -> Suite:
     except ValidationError as exc:
         problems = [_describe(err) for err in exc.errors()]
         if isinstance(data.get("models"), list):
-            problems += _model_problems(data["models"])
+            problems += _model_problems(data["models"]) + _train_override_problems(data["models"], data.get("train"))
         raise _config_error(path, problems, lines) from None
-    problems = _model_problems(suite.models)
+    problems = _model_problems(suite.models) + _train_override_problems(suite.models, data["train"])
     if problems:
         raise _config_error(path, problems, lines)
     suite.models = [_normalise_entry(e) for e in suite.models]
@@ -186,11 +189,45 @@ def _model_problems(entries: list) -> list[tuple[tuple, str]]:
     return problems
 
 
+def _train_override_problems(entries: list, train: Any) -> list[tuple[tuple, str]]:
+    """Problems of each entry's `train:` mapping, checked merged over the suite's `train` section."""
+    problems = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or TRAIN_OVERRIDE not in entry:
+            continue
+        loc, override = ("models", i, TRAIN_OVERRIDE), entry[TRAIN_OVERRIDE]
+        if not isinstance(override, dict):
+            problems.append((loc, "must be a mapping of training fields (e.g. {optimizer: adamw, lr: 0.003})"))
+            continue
+        try:
+            TrainConfig.model_validate(_merge_train(train if isinstance(train, dict) else {}, override))
+        except ValidationError as exc:
+            for err in exc.errors():
+                where, msg = _describe({**err, "loc": ("train", *err["loc"])})  # names TrainConfig's fields
+                if where[1:2] and where[1] in override or err["type"] == "value_error":
+                    problems.append((loc + where[1:], msg))
+    return problems
+
+
+def _merge_train(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`override` over `base`; an override giving the training length replaces the suite's length."""
+    if override.keys() & {"iterations", "epochs"}:
+        base = {k: v for k, v in base.items() if k not in ("iterations", "epochs")}
+    return {**base, **override}
+
+
+def resolved_train(suite: "Suite", entry: dict[str, Any]) -> dict[str, Any]:
+    """The training settings of an entry's runs: the suite's `train`, overridden by the entry's `train:`."""
+    merged = _merge_train(suite.train.model_dump(mode="json"), entry.get(TRAIN_OVERRIDE) or {})
+    return TrainConfig.model_validate(merged).model_dump(mode="json")
+
+
 def _builder_problems(arch: str, entry: dict, loc: tuple) -> list[tuple[tuple, str]]:
     """Combinations of valid options that the builder refuses (e.g. DeepLab v1 on a ResNet)."""
     from .models import build_on_meta  # late: building needs torch's model code only here
 
-    axes = {k: v if isinstance(v, list) else [v] for k, v in entry.items() if k != "arch" and k not in EVAL_ONLY_OPTIONS}
+    axes = {k: v if isinstance(v, list) else [v] for k, v in entry.items()
+            if k not in ("arch", TRAIN_OVERRIDE) and k not in EVAL_ONLY_OPTIONS}
     problems = []
     for values in itertools.product(*axes.values()):
         try:
@@ -206,7 +243,7 @@ def _option_problems(arch: str, entry: dict, loc: tuple) -> list[tuple[tuple, st
     allowed = ", ".join(model.model_fields)
     problems = []
     for key, value in entry.items():
-        if key == "arch":
+        if key in ("arch", TRAIN_OVERRIDE):
             continue
         if key not in model.model_fields:
             problems.append((loc + (key,), f"unknown option {key!r} for {arch}; allowed: {allowed}"))
@@ -227,8 +264,10 @@ def _normalise_entry(entry: dict) -> dict[str, Any]:
     """{'arch': name, option: [validated values, ...]}: every option as an axis."""
     model = options_model(entry["arch"])
     axes: dict[str, Any] = {"arch": entry["arch"]}
+    if TRAIN_OVERRIDE in entry:
+        axes[TRAIN_OVERRIDE] = entry[TRAIN_OVERRIDE]
     for key, value in entry.items():
-        if key != "arch":
+        if key not in ("arch", TRAIN_OVERRIDE):
             values = value if isinstance(value, list) else [value]
             axes[key] = [getattr(model.model_validate({key: v}), key) for v in values]
     return axes
@@ -291,7 +330,9 @@ def json_schema() -> dict:
     for arch in MODELS:
         fields = {name: (Union[f.annotation, list[f.annotation]], f.default)  # type: ignore[valid-type]
                   for name, f in options_model(arch).model_fields.items()}
-        entries.append(create_model(f"{arch}_entry", __config__=STRICT, arch=(Literal[arch], ...), **fields))
+        train = (dict[str, Any] | None, Field(None, description="training fields overriding the suite's `train`"))
+        entries.append(create_model(f"{arch}_entry", __config__=STRICT, arch=(Literal[arch], ...),
+                                    **{TRAIN_OVERRIDE: train}, **fields))
     entry_type = Annotated[Union[tuple(entries)], Field(discriminator="arch")] if len(entries) > 1 else entries[0]
     schema_model = create_model("Suite", __base__=Suite, models=(list[entry_type], Field(min_length=1)))
     return schema_model.model_json_schema()

@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .config import EVAL_ONLY_OPTIONS, Suite, options_model
+from .config import EVAL_ONLY_OPTIONS, TRAIN_OVERRIDE, Suite, options_model, resolved_train
 
 
 @dataclass(frozen=True)
@@ -47,10 +47,9 @@ def expand(suite: Suite) -> list[RunSpec]:
     """The run matrix: each entry's axes as a grid, in suite order, times the seeds."""
     variants = _variants(suite)
     labels = _labels(variants)
-    dataset, train, evaluation = (suite.dataset.model_dump(mode="json"), suite.train.model_dump(mode="json"),
-                                  suite.eval.model_dump(mode="json"))
+    dataset, evaluation = suite.dataset.model_dump(mode="json"), suite.eval.model_dump(mode="json")
     specs = []
-    for order, (arch, options) in enumerate(variants):
+    for order, (arch, options, train) in enumerate(variants):
         train_opts = {k: v for k, v in options.items() if k not in EVAL_ONLY_OPTIONS}  # = RunSpec.model_options
         variant = {"arch": arch, "options": options, "dataset": dataset, "train": train, "eval": evaluation}
         for seed in suite.seeds:
@@ -64,28 +63,34 @@ def expand(suite: Suite) -> list[RunSpec]:
     return specs
 
 
-def _variants(suite: Suite) -> list[tuple[str, dict[str, Any]]]:
-    """(arch, resolved options with defaults) per grid point; duplicates are kept once."""
+Variant = tuple[str, dict[str, Any], dict[str, Any]]   # (arch, options, train settings)
+
+
+def _variants(suite: Suite) -> list[Variant]:
+    """(arch, resolved options with defaults, resolved training) per grid point; duplicates are kept once."""
     seen, variants = set(), []
     for entry in suite.models:
-        axes = {k: v for k, v in entry.items() if k != "arch"}
+        axes = {k: v for k, v in entry.items() if k not in ("arch", TRAIN_OVERRIDE)}
         model = options_model(entry["arch"])
+        train = resolved_train(suite, entry)
         for values in itertools.product(*axes.values()):
             options = model.model_validate(dict(zip(axes, values))).model_dump(mode="json")
-            key = short_hash([entry["arch"], options])
+            key = short_hash([entry["arch"], options, train])
             if key not in seen:
                 seen.add(key)
-                variants.append((entry["arch"], options))
+                variants.append((entry["arch"], options, train))
     return variants
 
 
-def _labels(variants: list[tuple[str, dict[str, Any]]]) -> list[str]:
-    """Name each variant by its architecture and the options that vary among that architecture's variants."""
+def _labels(variants: list[Variant]) -> list[str]:
+    """Name each variant by its architecture and the options (and training fields) that vary among
+    that architecture's variants."""
     labels = []
-    for arch, options in variants:
-        others = [o for a, o in variants if a == arch]
-        varying = [k for k in options if any(o.get(k) != options[k] for o in others)]
-        labels.append(" ".join([arch] + [f"{k}={_short(options[k])}" for k in varying]))
+    for arch, options, train in variants:
+        others = [(o, t) for a, o, t in variants if a == arch]
+        varying = [f"{k}={_short(v)}" for k, v in options.items() if any(o.get(k) != v for o, _ in others)]
+        varying += [f"train.{k}={_short(v)}" for k, v in train.items() if any(t.get(k) != v for _, t in others)]
+        labels.append(" ".join([arch] + varying))
     return labels
 
 

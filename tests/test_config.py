@@ -47,6 +47,11 @@ def test_every_shipped_suite_validates():
     ("batch_norm: true", "bn: true", "models[0].bn: unknown option 'bn' for fcn; allowed: skip, width"),
     ("arch: fcn", "arch: fcnn", "models[0].arch: unknown architecture 'fcnn'; registered: deconvnet, deeplab, fcn, unet"),
     ("name: tiny", "name: 'bad name/'", "name: String should match pattern"),
+    ("batch_norm: true}", "batch_norm: true, train: {lrr: 0.1}}",
+     ":9: models[0].train.lrr: unknown field 'lrr'; allowed: optimizer, lr, momentum"),
+    ("batch_norm: true}", "batch_norm: true, train: {optimizer: adam}}",
+     "models[0].train.optimizer: Input should be 'sgd' or 'adamw' (got 'adam')"),
+    ("batch_norm: true}", "batch_norm: true, train: 0.1}", "models[0].train: must be a mapping of training fields"),
 ])
 def test_bad_field_is_reported_with_line_and_path(write_suite, old, new, expected):
     assert old in TINY_SUITE

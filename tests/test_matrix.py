@@ -69,3 +69,23 @@ def test_eval_only_options_share_the_trained_checkpoint(write_suite):
         assert plain.train_key == with_crf.train_key and plain.run_id != with_crf.run_id
         assert "crf" not in with_crf.model_options
     assert specs[1].label == "fcn skip=32 crf=true"
+
+
+def test_a_model_entry_can_override_training(write_suite):
+    text = TINY_SUITE.replace("batch_norm: true}", "batch_norm: true}\n"
+                              "  - {arch: fcn, skip: 8, width: 0.0625, batch_norm: true, train: {optimizer: adamw, lr: 0.003}}")
+    specs = expand(load_suite(write_suite(text)))
+    plain, tuned = specs[1], specs[2]
+    assert plain.options == tuned.options
+    assert (plain.train["optimizer"], plain.train["lr"]) == ("sgd", 0.01)
+    # the override replaces only the fields it names; the rest comes from the suite's train section
+    assert tuned.train == plain.train | {"optimizer": "adamw", "lr": 0.003}
+    assert tuned.train_key != plain.train_key and tuned.variant_key != plain.variant_key
+    assert tuned.label == "fcn skip=8 train.optimizer=adamw train.lr=0.003"
+    assert plain.label == "fcn skip=8 train.optimizer=sgd train.lr=0.01"
+
+
+def test_an_override_of_the_length_replaces_the_suites_length(write_suite):
+    text = TINY_SUITE.replace("batch_norm: true}", "batch_norm: true, train: {epochs: 3}}")
+    spec = expand(load_suite(write_suite(text)))[0]
+    assert (spec.train["epochs"], spec.train["iterations"]) == (3, None)
