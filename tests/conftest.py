@@ -29,6 +29,16 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+def fill_randomly(module):
+    """Real random tensors for a module built on the meta device."""
+    module = module.to_empty(device="cpu")
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for t in module.state_dict().values():
+            t.copy_(torch.rand(t.shape, generator=gen) * 100 if t.is_floating_point() else torch.tensor(7))
+    return module
+
+
 @pytest.fixture
 def hub(tmp_path, monkeypatch):
     """An empty torch hub cache; downloads fail as they would offline."""

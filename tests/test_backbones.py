@@ -8,8 +8,11 @@ import torch
 import torchvision
 
 from segbench.errors import WeightsError
-from segbench.models.backbones import (IMAGENET_WEIGHTS, ResNet, check_imagenet_compatible, imagenet_cache_path,
-                                       imagenet_weights, load_imagenet_resnet, load_imagenet_vgg16, vgg16_stages)
+from segbench.models import build
+from segbench.models.backbones import (IMAGENET_WEIGHTS, ResNet, check_imagenet_compatible, conv_block,
+                                       imagenet_cache_path, imagenet_weights, load_imagenet_resnet,
+                                       load_imagenet_vgg16, vgg16_stages)
+from tests.conftest import fill_randomly
 
 DILATIONS = [(False, False, False), (False, True, True), (False, False, True)]
 
@@ -117,3 +120,34 @@ def test_torchvision_is_imported_only_when_used():
     """torchvision takes about a second to import: the model modules leave it to the functions that need it."""
     code = "import sys, segbench.models.deeplab, segbench.models.backbones; assert 'torchvision' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_vgg16_fc_layers_load_as_the_equivalent_convolutions(hub, batch_norm):
+    """fc6 on pool5's flattened 512x7x7 map = the 7x7 conv at the map's centre; fc7 = a 1x1 conv."""
+    name = "vgg16_bn" if batch_norm else "vgg16"
+    with torch.device("meta"):
+        features = getattr(torchvision.models, name)(weights=None).features
+    fc6_linear, fc7_linear = torch.nn.Linear(512 * 7 * 7, 8), torch.nn.Linear(8, 4)  # narrow, for speed
+    state = {f"features.{k}": v for k, v in fill_randomly(features).state_dict().items()}
+    state |= {f"classifier.0.{k}": v for k, v in fc6_linear.state_dict().items()}
+    state |= {f"classifier.3.{k}": v for k, v in fc7_linear.state_dict().items()}
+    torch.save(state, imagenet_cache_path(name))
+    fc6 = torch.nn.Sequential(*conv_block(512, 8, batch_norm, kernel_size=7, padding=3))
+    fc7 = torch.nn.Sequential(*conv_block(8, 4, batch_norm, kernel_size=1, padding=0))
+    load_imagenet_vgg16(vgg16_stages(3, 1.0, batch_norm), batch_norm, fc=(fc6, fc7))
+    fc6.eval(), fc7.eval()
+    pool5 = torch.randn(2, 512, 7, 7)
+    with torch.no_grad():
+        hidden = torch.relu(fc6_linear(pool5.flatten(1)))
+        torch.testing.assert_close(fc6(pool5)[:, :, 3, 3], hidden, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(fc7(hidden[:, :, None, None])[:, :, 0, 0], torch.relu(fc7_linear(hidden)),
+                                   rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("arch", ["fcn", "deconvnet"])
+def test_fcn_and_deconvnet_start_from_imagenet_vgg16(hub, arch):
+    with pytest.raises(ValueError, match="pretrained: imagenet needs width 1.0"):
+        build(arch, 5, width=0.5, pretrained="imagenet")
+    with pytest.raises(WeightsError, match="not in torch's cache"):
+        build(arch, 5, pretrained="imagenet")

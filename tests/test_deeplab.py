@@ -11,6 +11,7 @@ from segbench.errors import WeightsError
 from segbench.models import MODELS
 from segbench.models.backbones import imagenet_cache_path, imagenet_weights
 from segbench.models.deeplab import AtrousConv2d, deeplab
+from tests.conftest import fill_randomly
 from segbench.probe import parameter_counts
 
 VALID = ([("v1", "vgg16", False, 8)]
@@ -175,16 +176,6 @@ def test_atrous_conv_skipping_padding_taps_is_exact(rate, size):
 def test_imagenet_needs_the_imagenet_shapes(kw):
     with pytest.raises(ValueError, match="pretrained: imagenet needs width 1.0 and in_channels 3"):
         deeplab(5, version="v1", backbone="vgg16", aspp=False, pretrained="imagenet", **kw)
-
-
-def fill_randomly(module):
-    """Real random tensors for a module built on the meta device."""
-    module = module.to_empty(device="cpu")
-    gen = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for t in module.state_dict().values():
-            t.copy_(torch.rand(t.shape, generator=gen) * 100 if t.is_floating_point() else torch.tensor(7))
-    return module
 
 
 def test_imagenet_offline_says_what_to_download_and_where(hub):

@@ -183,16 +183,35 @@ def imagenet_state_dict(name: str) -> dict[str, torch.Tensor]:
                            f"TORCH_HOME moves it), or use pretrained: none") from exc
 
 
-def load_imagenet_vgg16(stages, batch_norm: bool) -> None:
+def imagenet_vgg16_state(batch_norm: bool) -> dict[str, torch.Tensor] | None:
+    """ImageNet VGG16 (-BN) weights fetched before a model is built; None when building on the meta device."""
+    if torch.get_default_device().type == "meta":
+        return None
+    return imagenet_state_dict("vgg16_bn" if batch_norm else "vgg16")
+
+
+def _on_meta(modules: nn.Module | list[nn.Module]) -> bool:
+    """A structure-only build (validation, `segbench models`) has no weights to load."""
+    modules = modules if isinstance(modules, nn.Module) else nn.ModuleList(modules)
+    return any(p.is_meta for p in modules.parameters())
+
+
+def load_imagenet_vgg16(stages, batch_norm: bool, fc: tuple[nn.Module, nn.Module] | None = None,
+                        state: dict[str, torch.Tensor] | None = None) -> None:
     """Copy torchvision's ImageNet VGG16 (-BN) conv and BN layers, in order, into `stages`.
 
     `stages` is what `vgg16_stages` built (pooling and dilation may differ: only the order and
-    shapes of the conv and BN layers must match); the classifier is not used. VGG16-BN's convs
-    have a bias, which the BN after them cancels: it is folded into the BN's running mean, exactly.
+    shapes of the conv and BN layers must match); on the meta device nothing is loaded. VGG16-BN's convs have a bias, which the BN after
+    them cancels: it is folded into the BN's running mean, exactly. `fc`, the (fc6, fc7) blocks of
+    FCN or DeconvNet, receives the classifier's first two layers as 7x7 and 1x1 convolutions.
+    `state` is the weights if the caller fetched them already (to fail before building a big model).
     """
+    if _on_meta(stages):
+        return
     name = "vgg16_bn" if batch_norm else "vgg16"
+    state = state if state is not None else imagenet_state_dict(name)
     layers: dict[int, dict[str, torch.Tensor]] = {}
-    for key, tensor in imagenet_state_dict(name).items():
+    for key, tensor in state.items():
         if key.startswith("features."):
             index, param = key.removeprefix("features.").split(".", 1)
             layers.setdefault(int(index), {})[param] = tensor
@@ -200,8 +219,15 @@ def load_imagenet_vgg16(stages, batch_norm: bool) -> None:
     sources = [layers[i] for i in sorted(layers)]
     if len(targets) != len(sources):
         raise WeightsError(f"the ImageNet {name} weights have {len(sources)} conv/BN layers, the model {len(targets)}")
+    _load_in_order(name, targets, sources)
+    if fc is not None:
+        _load_fc_as_conv(name, state, fc)
+
+
+def _load_in_order(name: str, targets: list[nn.Module], sources: list[dict[str, torch.Tensor]]) -> None:
+    """Load each source state into its target module (conv or BN), in order."""
     for conv, source, bn in zip(targets, sources, sources[1:]):
-        if batch_norm and isinstance(conv, nn.Conv2d) and conv.bias is None and "bias" in source:
+        if isinstance(conv, nn.Conv2d) and conv.bias is None and "bias" in source:
             bn["running_mean"] = bn["running_mean"] - source.pop("bias")
     for i, (module, state) in enumerate(zip(targets, sources)):
         try:
@@ -210,8 +236,27 @@ def load_imagenet_vgg16(stages, batch_norm: bool) -> None:
             raise WeightsError(f"ImageNet {name} layer {i} does not fit {module}: {exc}") from exc
 
 
+def _load_fc_as_conv(name: str, state: dict[str, torch.Tensor], fc: tuple[nn.Module, nn.Module]) -> None:
+    """VGG's fc6 (4096 x 512*7*7) and fc7 (4096 x 4096) as the 7x7 and 1x1 convs of `fc`, as FCN does."""
+    for block, index in zip(fc, (0, 3)):  # classifier.0 is fc6, classifier.3 is fc7
+        conv = next(m for m in block.modules() if isinstance(m, nn.Conv2d))
+        bn = next((m for m in block.modules() if isinstance(m, nn.BatchNorm2d)), None)
+        weight, bias = state[f"classifier.{index}.weight"], state[f"classifier.{index}.bias"]
+        if weight.numel() != conv.weight.numel():
+            raise WeightsError(f"ImageNet {name} fc{6 + index // 3} has {tuple(weight.shape)} weights, "
+                               f"which do not fit the model's {tuple(conv.weight.shape)} convolution")
+        with torch.no_grad():
+            conv.weight.copy_(weight.reshape(conv.weight.shape))
+            if conv.bias is not None:
+                conv.bias.copy_(bias)
+            elif bn is not None:  # the BN after a bias-free conv absorbs the bias exactly
+                bn.running_mean.copy_(-bias)
+
+
 def load_imagenet_resnet(model: ResNet, depth: int) -> None:
     """Load torchvision's ImageNet ResNet-`depth` weights (all but `fc`) into a width-1.0 `ResNet`."""
+    if _on_meta(model):
+        return
     name = f"resnet{depth}"
     state = {k: v for k, v in imagenet_state_dict(name).items() if not k.startswith("fc.")}
     try:

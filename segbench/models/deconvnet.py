@@ -7,8 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbones import VGG16_STAGES, SameConv2d, conv_block, init_weights, live_taps, pad_to_multiple, scaled
-from .options import InChannels, Width
+from .backbones import (VGG16_STAGES, SameConv2d, check_imagenet_compatible, conv_block, init_weights, live_taps,
+                        imagenet_vgg16_state, load_imagenet_vgg16, pad_to_multiple, scaled)
+from .options import InChannels, Pretrained, Width
 
 
 class SameConvTranspose2d(nn.ConvTranspose2d):
@@ -111,6 +112,16 @@ class DeconvNet(nn.Module):
 
 
 def deconvnet(num_classes: int, *, width: Width = 1.0, in_channels: InChannels = 3,
-              batch_norm: bool = True) -> DeconvNet:
-    """DeconvNet (VGG16 encoder, unpooling + deconvolution decoder); `batch_norm` as in the paper."""
-    return DeconvNet(num_classes, in_channels=in_channels, width=width, batch_norm=batch_norm)
+              batch_norm: bool = True, pretrained: Pretrained = "none") -> DeconvNet:
+    """DeconvNet (VGG16 encoder, unpooling + deconvolution decoder); `batch_norm` as in the paper.
+
+    `pretrained: imagenet` initialises the encoder, fc6 and fc7 from torchvision's ImageNet VGG16-BN
+    (VGG16 without `batch_norm`), as the paper initialises from VGG16 (width 1.0, in_channels 3 only).
+    """
+    if pretrained == "imagenet":
+        check_imagenet_compatible(width, in_channels)
+    state = imagenet_vgg16_state(batch_norm) if pretrained == "imagenet" else None
+    model = DeconvNet(num_classes, in_channels=in_channels, width=width, batch_norm=batch_norm)
+    if pretrained == "imagenet":
+        load_imagenet_vgg16(model.encoder, batch_norm, fc=(model.fc6, model.fc7), state=state)
+    return model

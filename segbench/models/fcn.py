@@ -9,8 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbones import SameConv2d, conv_block, init_weights, pad_to_multiple, scaled, vgg16_stages
-from .options import Dropout, InChannels, Width
+from .backbones import (SameConv2d, check_imagenet_compatible, conv_block, imagenet_vgg16_state, init_weights,
+                        load_imagenet_vgg16, pad_to_multiple, scaled, vgg16_stages)
+from .options import Dropout, InChannels, Pretrained, Width
 
 
 def bilinear_kernel(channels: int, kernel_size: int) -> torch.Tensor:
@@ -106,7 +107,18 @@ class FCN(nn.Module):
 
 
 def fcn(num_classes: int, *, skip: Literal[32, 16, 8] = 8, width: Width = 1.0,
-        in_channels: InChannels = 3, batch_norm: bool = False, dropout: Dropout = 0.5) -> FCN:
-    """FCN-VGG16; `skip` picks FCN-32s, FCN-16s or FCN-8s; `batch_norm` adds BN after each conv."""
-    return FCN(num_classes, skip=skip, in_channels=in_channels, width=width,
-               batch_norm=batch_norm, dropout=dropout)
+        in_channels: InChannels = 3, batch_norm: bool = False, dropout: Dropout = 0.5,
+        pretrained: Pretrained = "none") -> FCN:
+    """FCN-VGG16; `skip` picks FCN-32s, FCN-16s or FCN-8s; `batch_norm` adds BN after each conv.
+
+    `pretrained: imagenet` starts from torchvision's ImageNet VGG16 (VGG16-BN with `batch_norm`),
+    fc6 and fc7 included as convolutions, as the paper does (width 1.0, in_channels 3 only).
+    """
+    if pretrained == "imagenet":
+        check_imagenet_compatible(width, in_channels)
+    state = imagenet_vgg16_state(batch_norm) if pretrained == "imagenet" else None
+    model = FCN(num_classes, skip=skip, in_channels=in_channels, width=width,
+                batch_norm=batch_norm, dropout=dropout)
+    if pretrained == "imagenet":
+        load_imagenet_vgg16(model.stages, batch_norm, fc=(model.fc6, model.fc7), state=state)
+    return model
