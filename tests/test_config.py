@@ -6,7 +6,7 @@ import pytest
 
 from segbench.config import json_schema, load_suite
 from segbench.errors import ConfigError
-from tests.conftest import TINY_SUITE
+from tests.conftest import REPO, TINY_SUITE
 
 
 def error_of(write_suite, text: str) -> str:
@@ -103,3 +103,12 @@ def test_option_combinations_the_builder_refuses_are_validation_errors(write_sui
     message = error_of(write_suite, text)
     assert ":9: models[0]: deeplab version v1: v1 (LargeFOV) is VGG16 only" in message
     assert message.count("deeplab version") == 1  # v3 on resnet50 is fine
+
+
+def test_the_readme_suite_example_is_valid(tmp_path):
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    example = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "example.yaml"
+    path.write_text(example, encoding="utf-8")
+    suite = load_suite(path)
+    assert [e["arch"] for e in suite.models] == ["fcn", "deeplab", "unet"]
