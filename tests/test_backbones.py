@@ -8,7 +8,7 @@ import torch
 import torchvision
 
 from segbench.errors import WeightsError
-from segbench.models import build
+from segbench.models import build, build_on_meta
 from segbench.models.backbones import (IMAGENET_WEIGHTS, ResNet, check_imagenet_compatible, conv_block,
                                        imagenet_cache_path, imagenet_weights, load_imagenet_resnet,
                                        load_imagenet_vgg16, vgg16_stages)
@@ -68,10 +68,8 @@ def test_offline_names_the_url_and_the_cache_path(hub, name):
     with pytest.raises(WeightsError) as info:
         if name.startswith("vgg"):
             load_imagenet_vgg16(stages, batch_norm=name == "vgg16_bn")
-        else:
-            with torch.device("meta"):
-                model = ResNet(int(name[6:]))
-            load_imagenet_resnet(model, int(name[6:]))
+        else:  # narrow and on the CPU: the weights are fetched before their shapes are checked
+            load_imagenet_resnet(ResNet(int(name[6:]), width=0.0625), int(name[6:]))
     message = str(info.value)
     assert f"Download {imagenet_weights(name).url} and save it as {expected}" in message
     assert "not in torch's cache" in message and "\n" not in message
@@ -151,3 +149,11 @@ def test_fcn_and_deconvnet_start_from_imagenet_vgg16(hub, arch):
         build(arch, 5, width=0.5, pretrained="imagenet")
     with pytest.raises(WeightsError, match="not in torch's cache"):
         build(arch, 5, pretrained="imagenet")
+
+
+@pytest.mark.parametrize("arch, options", [("fcn", {}), ("deconvnet", {}), ("deeplab", {"backbone": "resnet50"}),
+                                           ("deeplab", {"version": "v1", "backbone": "vgg16", "aspp": False})])
+def test_structure_only_builds_need_no_weights(hub, arch, options):
+    """`segbench validate` and `segbench models` build on the meta device: offline, without the weights."""
+    model = build_on_meta(arch, 5, pretrained="imagenet", **options)
+    assert all(p.is_meta for p in model.parameters())
