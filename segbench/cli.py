@@ -76,6 +76,8 @@ def run(suite_file: SuiteArg,
         out.print(_run_table(specs))
         return
     results_dir = results / suite.name
+    report.references.save(results_dir, suite.name, suite.version,
+                           [r.model_dump(mode="json", exclude_none=True) for r in suite.reference])
     try:
         summary = run_suite(suite, specs, results_dir, make_progress(), rerun=rerun)
     except KeyboardInterrupt:
@@ -102,10 +104,12 @@ def _parse_shard(text: str) -> tuple[int, int]:
 
 def _run_table(specs) -> RichTable:
     table = RichTable(title=f"{len(specs)} runs")
-    for col in ("run id", "train key", "arch", "options", "seed"):
+    for col in ("run id", "train key", "arch", "options", "training", "seed"):
         table.add_column(col)
     for s in specs:
-        table.add_row(s.run_id, s.train_key, s.arch, " ".join(f"{k}={v}" for k, v in s.options.items()), str(s.seed))
+        length = f"{s.train['iterations']} it" if s.train["iterations"] else f"{s.train['epochs']} ep"
+        table.add_row(s.run_id, s.train_key, s.arch, " ".join(f"{k}={v}" for k, v in s.options.items()),
+                      f"{s.train['optimizer']} lr={s.train['lr']} {length}", str(s.seed))
     return table
 
 
@@ -145,11 +149,14 @@ def schema(output: Annotated[Optional[Path], typer.Option("--out", help="Write t
 @user_errors
 def report_cmd(results_dir: Annotated[Path, typer.Argument(help="A results folder, e.g. results/smoke.")],
                output: Annotated[Optional[Path], typer.Option("--out", help="Report folder "
-                                                              "[default: reports/<suite>].")] = None) -> None:
-    """Render the report from the run records alone."""
+                                                              "[default: reports/<suite>].")] = None,
+               formats: Annotated[str, typer.Option("--format", help="Comma-separated: md (+ figures/), tex, "
+                                                    "csv (runs.csv, variants.csv), html.")] = "md,tex,csv,html",
+               ) -> None:
+    """Render the report from the run records (and references.json) of a results folder alone."""
     from . import report
 
-    for path in report.render(results_dir, output):
+    for path in report.render(results_dir, output, formats=report.parse_formats(formats)):
         out.print(f"wrote {path}")
 
 
@@ -157,29 +164,69 @@ def report_cmd(results_dir: Annotated[Path, typer.Argument(help="A results folde
 @user_errors
 def models_cmd(num_classes: Annotated[int, typer.Option(min=1, help="Number of classes.")] = 21,
                width: Annotated[float, typer.Option(min=0.01, max=4.0, help="Channel multiplier; 1.0 = the papers.")] = 1.0,
+               input_shape: Annotated[str, typer.Option("--input", help="Input NxCxHxW of the FLOPs.")] = "1x3x512x512",
                as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False) -> None:
-    """List the registered architectures' paper variants with their parameter counts.
+    """List the registered architectures' paper variants with their parameters and FLOPs.
 
     Models are built on the meta device: no weights are allocated, so even DeconvNet's 252M
-    parameters are counted instantly.
+    parameters are counted instantly. FLOPs are FlopCounterMode's (2 per multiply-add); GMACs = GFLOPs / 2.
     """
-    from .models import PAPER_VARIANTS, build_on_meta
-    from .probe import parameter_counts
+    from .profile import paper_variants, parse_input
 
-    rows = []
-    for name, (arch, options) in PAPER_VARIANTS.items():
-        params = parameter_counts(build_on_meta(arch, num_classes, **options, width=width))
-        rows.append({"variant": name, "arch": arch, "options": options, "params": params["total"]})
+    shape = parse_input(input_shape)
+    rows = paper_variants(num_classes, width, shape)
     if as_json:
-        sys.stdout.write(json.dumps({"num_classes": num_classes, "width": width, "variants": rows}, indent=2) + "\n")
+        sys.stdout.write(json.dumps({"num_classes": num_classes, "width": width, "input_shape": shape,
+                                     "variants": rows}, indent=2) + "\n")
         return
-    table = RichTable(title=f"{num_classes} classes, width {width}")
-    for col in ("variant", "arch", "options", "params (M)"):
-        table.add_column(col, justify="right" if col.startswith("params") else "left")
+    table = RichTable(title=f"{num_classes} classes, width {width}, input {input_shape}")
+    for col in ("variant", "arch", "options", "params (M)", "GFLOPs", "GMACs"):
+        table.add_column(col, justify="left" if col in ("variant", "arch", "options") else "right")
     for r in rows:
         table.add_row(r["variant"], r["arch"], " ".join(f"{k}={v}" for k, v in r["options"].items()),
-                      f"{r['params'] / 1e6:.2f}")
+                      f"{r['params'] / 1e6:.2f}", f"{r['gflops']:.1f}", f"{r['gmacs']:.1f}")
     out.print(table)
+
+
+@app.command("profile")
+@user_errors
+def profile_cmd(
+        arch: Annotated[Optional[str], typer.Argument(help="Architecture (fcn, deeplab, ...); or use --suite.")] = None,
+        sets: Annotated[Optional[list[str]], typer.Option("--set", help="KEY=VALUE model option, as in a suite's "
+                                                          "model entry (repeatable).")] = None,
+        input_shape: Annotated[Optional[str], typer.Option("--input", help="Input NxCxHxW [default: 1x3x512x512; "
+                                                           "with --suite: the suite's probe shape].")] = None,
+        suite_file: Annotated[Optional[Path], typer.Option("--suite", help="Profile each variant of a suite.")] = None,
+        device: Annotated[Optional[str], typer.Option(help="cpu, cuda or auto [default: auto or the suite's].")] = None,
+        repeats: Annotated[Optional[int], typer.Option(min=1, help="Timed passes [default: 30].")] = None,
+        warmup: Annotated[Optional[int], typer.Option(min=0, help="Untimed passes first [default: 5].")] = None,
+        throughput_batch: Annotated[Optional[int], typer.Option(min=1, help="Batch of the throughput figure "
+                                                                "[default: 8].")] = None,
+        threads: Annotated[Optional[int], typer.Option(min=1, help="torch CPU threads [default: torch's].")] = None,
+        num_classes: Annotated[int, typer.Option(min=1, help="Classes (ARCH mode; a suite has its data set's).")] = 21,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False) -> None:
+    """Params, FLOPs, latency, throughput and peak memory of a model, without training.
+
+    e.g. segbench profile deeplab --set version=v3 --set backbone=resnet101 --set output_stride=8
+    """
+    from .errors import UsageError
+    from .profile import profile_model, profile_suite, table
+
+    overrides = {k: v for k, v in {"repeats": repeats, "warmup": warmup, "throughput_batch": throughput_batch,
+                                   "threads": threads}.items() if v is not None}
+    if (arch is None) == (suite_file is None):
+        raise UsageError("give either an architecture (segbench profile fcn ...) or --suite FILE, "
+                         f"not {'both' if arch else 'neither'}")
+    if suite_file is not None:
+        if sets:
+            raise UsageError("--set applies to ARCH; a suite's model entries give its options")
+        result = profile_suite(suite_file, input_shape, device, overrides)
+    else:
+        result = profile_model(arch, sets or [], input_shape or "1x3x512x512", device, num_classes, overrides)
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=1) + "\n")
+    else:
+        (out if out.is_terminal else Console(highlight=False, width=160)).print(table(result))  # logs: 160 columns
 
 
 @app.command()

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import (BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, ValidationError,
-                      create_model, field_validator, model_validator)
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, NonNegativeInt, PositiveInt,
+                      ValidationError, create_model, field_validator, model_validator)
 
 from .crf import DEEPLAB_V2_RESNET101
 from .errors import ConfigError
@@ -18,23 +18,25 @@ from .models import MODELS
 STRICT = ConfigDict(extra="forbid")
 
 
+def _square(v: Any) -> Any:
+    return (v, v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+
+Side = Annotated[int, Field(ge=16, le=4096)]
+ImageSize = Annotated[tuple[Side, Side], BeforeValidator(_square)]
+
+
 class ShapesConfig(BaseModel):
     """The built-in procedural `shapes` benchmark (segbench.data.synthetic)."""
 
     model_config = STRICT
     name: Literal["shapes"]
-    image_size: tuple[Annotated[int, Field(ge=16, le=4096)], Annotated[int, Field(ge=16, le=4096)]] = Field(
-        (64, 64), description="[height, width], or one number for a square")
+    image_size: ImageSize = Field((64, 64), description="[height, width], or one number for a square")
     train_samples: PositiveInt = 1000
     val_samples: PositiveInt = 200
     seed: NonNegativeInt = Field(0, description="scene seed; the data set is a pure function of it")
     void_border: Annotated[int, Field(ge=0, le=16)] = Field(
         0, description="pixels along object borders marked 255 (ignored), as PASCAL VOC does")
-
-    @field_validator("image_size", mode="before")
-    @classmethod
-    def _square(cls, v: Any) -> Any:
-        return (v, v) if isinstance(v, int) and not isinstance(v, bool) else v
 
 
 class TrainConfig(BaseModel):
@@ -85,6 +87,73 @@ class EvalConfig(BaseModel):
     crf: CRFConfig = CRFConfig()
 
 
+class ProbeConfig(BaseModel):
+    """Speed and memory measurement of each run's model after evaluation (segbench.probe).
+
+    Defaults keep the smoke suite cheap; the warm-up also covers cuDNN autotuning and torch.compile.
+    """
+
+    model_config = STRICT
+    enabled: bool = Field(True, description="measure latency, throughput, memory and FLOPs for every run")
+    batch: PositiveInt = Field(1, description="images per timed forward pass")
+    image_size: ImageSize | None = Field(None, description="[height, width] of the input; default: dataset.image_size")
+    warmup: NonNegativeInt = Field(5, description="untimed passes before timing")
+    repeats: Annotated[int, Field(ge=1, le=10000)] = Field(30, description="timed forward passes")
+    throughput_batch: PositiveInt = Field(8, description="images per pass for the throughput figure")
+    throughput_repeats: PositiveInt = Field(3, description="timed passes at throughput_batch")
+    crf_repeats: PositiveInt = Field(3, description="timed CRF runs per image (runs with crf: true)")
+    threads: PositiveInt | None = Field(None, description="torch CPU threads while probing; default: torch's")
+    channels_last: bool = Field(False, description="NHWC memory format for the model and input")
+    amp: Literal["none", "fp16", "bf16"] = Field("none", description="autocast dtype for inference")
+    cudnn_benchmark: bool = Field(True, description="let cuDNN pick its fastest algorithms (CUDA)")
+    compile: bool = Field(False, description="time torch.compile(model) instead of the eager model")
+
+    @model_validator(mode="after")
+    def _compile_before_timing(self) -> "ProbeConfig":
+        if self.compile and self.warmup == 0:
+            raise ValueError("compile: true needs warmup >= 1 (the first pass compiles the model)")
+        return self
+
+
+Fraction = Annotated[float, Field(ge=0, le=1)]
+
+
+class ReferenceMetrics(BaseModel):
+    """Published scores as fractions, like the records (62.2% mIoU → 0.622)."""
+
+    model_config = STRICT
+    miou: Fraction | None = None
+    bf1: Fraction | None = None
+    pixel_acc: Fraction | None = None
+    mean_acc: Fraction | None = None
+    fwiou: Fraction | None = None
+
+    @model_validator(mode="after")
+    def _some(self) -> "ReferenceMetrics":
+        if all(v is None for v in self.model_dump().values()):
+            raise ValueError(f"give at least one of {', '.join(type(self).model_fields)}")
+        return self
+
+
+class Reference(BaseModel):
+    """A published result the report shows beside the measured ones (italic, with its data set and split)."""
+
+    model_config = STRICT
+    label: str = Field(min_length=1, description="e.g. 'FCN-8s'")
+    arch: str | None = Field(None, description="a registered architecture: the row goes with its variants")
+    dataset: str = Field(min_length=1, description="the data set the number is on, e.g. 'PASCAL VOC 2012'")
+    split: str = Field(min_length=1, description="e.g. 'val' or 'test'")
+    metrics: ReferenceMetrics
+    source: str = Field(min_length=1, description="citation, e.g. 'Long et al., CVPR 2015, Table 3'")
+
+    @field_validator("arch")
+    @classmethod
+    def _registered(cls, v: str | None) -> str | None:
+        if v is not None and v not in MODELS:
+            raise ValueError(f"unknown architecture {v!r}; registered: {', '.join(sorted(MODELS))}")
+        return v
+
+
 class Suite(BaseModel):
     """A benchmark suite: the whole truth for its runs."""
 
@@ -98,8 +167,10 @@ class Suite(BaseModel):
     dataset: ShapesConfig
     train: TrainConfig
     eval: EvalConfig = EvalConfig()
+    probe: ProbeConfig = ProbeConfig()
     models: list[dict[str, Any]] = Field(
         min_length=1, description="model entries; a list value is an axis of the run matrix")
+    reference: list[Reference] = Field([], description="published results shown in the report (not run)")
 
     @field_validator("version", mode="before")
     @classmethod
@@ -113,10 +184,17 @@ class Suite(BaseModel):
             raise ValueError("seeds must be distinct")
         return v
 
+    @model_validator(mode="after")
+    def _probe_at_dataset_size(self) -> "Suite":
+        if self.probe.image_size is None:
+            self.probe = self.probe.model_copy(update={"image_size": self.dataset.image_size})
+        return self
+
 
 SECTIONS: dict[tuple, type[BaseModel]] = {
     (): Suite, ("dataset",): ShapesConfig, ("train",): TrainConfig, ("eval",): EvalConfig,
-    ("eval", "crf"): CRFConfig}
+    ("eval", "crf"): CRFConfig, ("probe",): ProbeConfig, ("reference",): Reference,
+    ("reference", "metrics"): ReferenceMetrics}
 
 
 # A model entry's `train:` mapping overrides these suite-level training fields for that entry's runs.
@@ -278,7 +356,7 @@ def _describe(err: dict) -> tuple[tuple, str]:
     loc = tuple(err["loc"])
     kind = err["type"]
     if kind == "extra_forbidden":
-        section = SECTIONS.get(loc[:-1])
+        section = SECTIONS.get(tuple(p for p in loc[:-1] if not isinstance(p, int)))  # list items: their model
         allowed = f"; allowed: {', '.join(section.model_fields)}" if section else ""
         return loc, f"unknown field {loc[-1]!r}{allowed}"
     if kind == "missing":

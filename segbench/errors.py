@@ -25,3 +25,7 @@ class ResultsError(SegbenchError):
 
 class WeightsError(SegbenchError):
     """Pretrained weights that cannot be found or loaded (e.g. offline, not in torch's cache)."""
+
+
+class UsageError(SegbenchError):
+    """A command-line flag whose value is not allowed (the message names the flag)."""

@@ -1,9 +1,10 @@
 """Inference over a validation set with metric accumulation and optional post-processing."""
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
@@ -19,8 +20,11 @@ PostProcess = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 @torch.inference_mode()
 def evaluate(model: nn.Module, dataset: Dataset, batch_size: int, tolerance: float, device: torch.device,
              postprocess: PostProcess | None = None,
-             on_batch: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """mIoU & co. over one confusion matrix for the whole set, and boundary F1 per image."""
+             on_batch: Callable[[int, int], None] | None = None, keep: Sequence[int] = ()) -> dict[str, Any]:
+    """mIoU & co. over one confusion matrix for the whole set, and boundary F1 per image.
+
+    `keep`: validation indices whose predicted label maps are returned under "kept" (uint8 arrays).
+    """
     model.to(device).eval()
     n, ignore = dataset.num_classes, dataset.ignore_index
     confusion = ConfusionMatrix(n, ignore_index=ignore)
@@ -38,9 +42,12 @@ def evaluate(model: nn.Module, dataset: Dataset, batch_size: int, tolerance: flo
         predictions = postprocess.pipeline(network())
     else:
         predictions = ((postprocess(logits, images), target) for logits, images, target in network())
+    kept, seen = {}, 0
     for i, (pred, target) in enumerate(predictions):
         confusion.update(pred, target.to(pred.device))
         boundary.update(pred.cpu(), target)
+        kept |= {j: pred[j - seen].cpu().numpy().astype(np.uint8) for j in keep if seen <= j < seen + len(pred)}
+        seen += len(pred)
         if on_batch:
             on_batch(i + 1, len(loader))
     scores = confusion.compute()
@@ -48,4 +55,4 @@ def evaluate(model: nn.Module, dataset: Dataset, batch_size: int, tolerance: flo
     return {"metrics": {k: scores[k] for k in ("miou", "pixel_acc", "mean_acc", "fwiou")} | {"bf1": bf["bf1"]},
             "per_class": {"iou": scores["per_class_iou"], "acc": scores["per_class_acc"],
                           "bf1": bf["per_class_bf1"]},
-            "images": len(dataset), "wall_s": time.perf_counter() - start}
+            "images": len(dataset), "wall_s": time.perf_counter() - start, "kept": kept}

@@ -26,6 +26,7 @@ class RunSpec:
     dataset: dict[str, Any]
     train: dict[str, Any]
     eval: dict[str, Any]
+    probe: dict[str, Any]      # speed/memory measurement settings: part of run_id, not of train_key
     device: str = field(compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -48,10 +49,12 @@ def expand(suite: Suite) -> list[RunSpec]:
     variants = _variants(suite)
     labels = _labels(variants)
     dataset, evaluation = suite.dataset.model_dump(mode="json"), suite.eval.model_dump(mode="json")
+    probe = suite.probe.model_dump(mode="json")
     specs = []
     for order, (arch, options, train) in enumerate(variants):
         train_opts = {k: v for k, v in options.items() if k not in EVAL_ONLY_OPTIONS}  # = RunSpec.model_options
-        variant = {"arch": arch, "options": options, "dataset": dataset, "train": train, "eval": evaluation}
+        variant = {"arch": arch, "options": options, "dataset": dataset, "train": train, "eval": evaluation,
+                   "probe": probe}
         for seed in suite.seeds:
             train_key = short_hash({"arch": arch, "options": train_opts, "dataset": dataset,
                                     "train": train, "seed": seed})
@@ -59,7 +62,7 @@ def expand(suite: Suite) -> list[RunSpec]:
                 run_id=f"{arch}-{short_hash({**variant, 'seed': seed})}", train_key=train_key,
                 variant_key=short_hash(variant), label=labels[order], order=order, suite=suite.name,
                 suite_version=suite.version, arch=arch, options=options, seed=seed, dataset=dataset,
-                train=train, eval=evaluation, device=suite.device))
+                train=train, eval=evaluation, probe=probe, device=suite.device))
     return specs
 
 

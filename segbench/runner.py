@@ -16,8 +16,10 @@ from .errors import SegbenchError
 from .evaluate import evaluate
 from .matrix import RunSpec, short_hash
 from .metrics import DEFINITIONS, HIGHER_IS_BETTER
-from .probe import environment, parameter_counts
+from .environment import environment
+from .probe import measure, parameter_counts
 from .progress import Progress
+from .samples import sample_indices, samples_block
 from .train import fit, seed_everything
 
 
@@ -109,11 +111,12 @@ def _run_group(pending: list[RunSpec], results_dir: Path, device: torch.device, 
             if crf:
                 crf.pool.reset_stats()
             scores = evaluate(model, val, spec.eval["batch_size"], spec.eval["boundary_tolerance"], device,
-                              postprocess=crf, on_batch=progress.eval_step)
+                              postprocess=crf, on_batch=progress.eval_step, keep=sample_indices(len(val)))
             if crf:
                 scores["crf"] = {"params": spec.eval["crf"], "seconds_per_image": crf.seconds_per_image,
                                  "workers": crf.pool.workers}
-            record = _record(spec, device, "ok", None) | scores_block(scores, val, spec) | {
+            probe = _probe(model, spec, device, crf)
+            record = _record(spec, device, "ok", None) | scores_block(scores, val, spec) | probe | {
                 "train": train_info, "model": {"params": parameter_counts(model)},
                 "wall_s": time.perf_counter() - t0 + _training_time_spent(spec, pending[0], train_info)}
             records.write_record(results_dir, record)
@@ -121,6 +124,15 @@ def _run_group(pending: list[RunSpec], results_dir: Path, device: torch.device, 
             progress.done(spec, record)
         except Exception as exc:  # noqa: BLE001
             _fail(spec, exc, results_dir, device, progress, summary, time.perf_counter() - t0)
+
+
+def _probe(model: torch.nn.Module, spec: RunSpec, device: torch.device,
+           crf: CRFPostProcess | None) -> dict[str, Any]:
+    """{"probe": latency, throughput, memory, FLOPs} when the suite's probe is enabled, else {}."""
+    if not spec.probe["enabled"]:
+        return {}
+    return {"probe": measure(model, spec.probe, spec.options.get("in_channels", 3), device,
+                             crf.params if crf else None, spec.train)}
 
 
 def _training_time_spent(spec: RunSpec, first: RunSpec, train_info: dict[str, Any]) -> float:
@@ -158,6 +170,7 @@ def scores_block(scores: dict[str, Any], dataset: Any, spec: RunSpec) -> dict[st
         "eval": {"images": scores["images"], "wall_s": scores["wall_s"], "crf": scores.get("crf")},
         "data": {"num_classes": dataset.num_classes, "class_names": list(dataset.class_names),
                  "palette": [list(c) for c in dataset.palette], "ignore_index": dataset.ignore_index},
+        "samples": samples_block(dataset, scores.get("kept", {})),
     }
 
 

@@ -41,6 +41,7 @@ def test_dry_run_lists_runs_without_running(tiny_suite, tmp_path):
     result = cli.invoke(app, ["run", str(tiny_suite), "--dry-run", "--results", str(tmp_path / "r")])
     assert result.exit_code == 0
     assert "2 runs" in result.output and "skip=32" in result.output
+    assert "lr=0.01" in result.output  # the training settings, which a model entry may override
     assert not (tmp_path / "r").exists()
 
 
@@ -173,7 +174,8 @@ def test_run_reports_the_current_suite_and_report_shows_the_whole_folder(tmp_pat
     assert "lr 0.02" in report and report.count("| fcn skip=") == 2 * 3  # main, IoU and BF1 tables
     assert segbench("report", "results/tiny", cwd=tmp_path).returncode == 0
     everything = (tmp_path / "reports" / "tiny" / "report.md").read_text()
-    assert everything.count("| fcn skip=") == 4 * 3
+    assert everything.count("| fcn skip=32 [train.lr=0.01] |") == 3  # same labels, told apart by setting
+    assert everything.count("| fcn skip=") == 4 * 3 + 2  # + the two lr 0.01 → 0.02 ablation rows
 
 
 def test_models_lists_paper_variants_with_parameter_counts():

@@ -1,0 +1,54 @@
+"""The provenance fingerprint of a run: versions, git state, device, CPU, threads, a short machine id."""
+
+import functools
+import hashlib
+import os
+import platform
+import socket
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import segbench
+
+
+@functools.cache
+def git_state() -> dict[str, Any]:
+    """Commit and dirty flag of the segbench checkout, or None outside a git clone."""
+    root = Path(segbench.__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+    try:
+        return {"commit": git("rev-parse", "HEAD"),
+                "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+
+
+@functools.cache
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    """Where and with what a run was computed: versions, device, CPU, threads, a short machine id."""
+    cuda = device.type == "cuda"
+    device_name = torch.cuda.get_device_name(device) if cuda else cpu_model()
+    return {
+        "segbench": segbench.__version__, **{f"git_{k}": v for k, v in git_state().items()},
+        "python": platform.python_version(), "torch": torch.__version__,
+        "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version() if cuda else None,
+        "device": str(device), "device_name": device_name, "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(),
+        "machine_id": hashlib.sha256(f"{socket.gethostname()}|{cpu_model()}|{device_name}".encode()).hexdigest()[:8],
+    }
