@@ -85,11 +85,17 @@ def run(suite_file: SuiteArg,
                   "run the same command again to resume")
         raise typer.Exit(130) from None
     files = report.render(results_dir, reports / suite.name, run_ids={s.run_id for s in all_specs})
-    out.print(files[0].read_text(encoding="utf-8"), markup=False)
+    out.print(_results_section(files[0].read_text(encoding="utf-8")), markup=False)
     out.print(f"{len(summary.succeeded)} ran, {len(summary.skipped)} skipped (records exist), "
-              f"{len(summary.failed)} failed; records in {results_dir}/runs, report in {files[0]}")
+              f"{len(summary.failed)} failed; records in {results_dir}/runs, full report in {files[0].parent}")
     if summary.failed:
         raise typer.Exit(1)
+
+
+def _results_section(markdown: str) -> str:
+    """The main table of report.md, for the terminal; the other tables and figures stay in the files."""
+    section = markdown.split("\n## Results\n", 1)[-1]
+    return "## Results\n" + section.split("\n## ", 1)[0].rstrip()
 
 
 def _parse_shard(text: str) -> tuple[int, int]:

@@ -2,7 +2,6 @@
 
 import functools
 import inspect
-import itertools
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -199,6 +198,10 @@ SECTIONS: dict[tuple, type[BaseModel]] = {
 
 # A model entry's `train:` mapping overrides these suite-level training fields for that entry's runs.
 TRAIN_OVERRIDE = "train"
+# A model entry's `label:` names its variants in reports (+ the options that vary within the entry).
+ENTRY_LABEL = "label"
+# The keys of a model entry that are not the architecture's options.
+ENTRY_KEYS = ("arch", TRAIN_OVERRIDE, ENTRY_LABEL)
 
 # Options every architecture takes that act after training: runs differing only in these share a checkpoint.
 EVAL_ONLY_OPTIONS: dict[str, Any] = {
@@ -234,124 +237,24 @@ def load_suite(path: str | Path) -> Suite:
         raise ConfigError(f"{path}: the suite file is empty")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}:1: a suite must be a mapping of fields (name, seeds, dataset, ...)")
+    from .entries import model_problems, normalise_entry  # late: entries builds on this module's schema
+
     lines = _line_index(root)
     try:
         suite = Suite.model_validate(data)
     except ValidationError as exc:
-        problems = [_describe(err) for err in exc.errors()]
+        problems = [describe(err) for err in exc.errors()]
         if isinstance(data.get("models"), list):
-            problems += _model_problems(data["models"]) + _train_override_problems(data["models"], data.get("train"))
+            problems += model_problems(data["models"], data.get("train"))
         raise _config_error(path, problems, lines) from None
-    problems = _model_problems(suite.models) + _train_override_problems(suite.models, data["train"])
+    problems = model_problems(suite.models, data["train"])
     if problems:
         raise _config_error(path, problems, lines)
-    suite.models = [_normalise_entry(e) for e in suite.models]
+    suite.models = [normalise_entry(e) for e in suite.models]
     return suite
 
 
-def _model_problems(entries: list) -> list[tuple[tuple, str]]:
-    """(location, message) for each problem in the model entries."""
-    problems = []
-    for i, entry in enumerate(entries):
-        loc = ("models", i)
-        if not isinstance(entry, dict):
-            problems.append((loc, "a model entry must be a mapping with an 'arch' field"))
-            continue
-        arch = entry.get("arch")
-        if arch not in MODELS:
-            what = "missing field 'arch'" if arch is None else f"unknown architecture {arch!r}"
-            problems.append((loc + ("arch",), f"{what}; registered: {', '.join(sorted(MODELS))}"))
-            continue
-        option_problems = _option_problems(arch, entry, loc)
-        problems += option_problems or _builder_problems(arch, entry, loc)
-    return problems
-
-
-def _train_override_problems(entries: list, train: Any) -> list[tuple[tuple, str]]:
-    """Problems of each entry's `train:` mapping, checked merged over the suite's `train` section."""
-    problems = []
-    for i, entry in enumerate(entries):
-        if not isinstance(entry, dict) or TRAIN_OVERRIDE not in entry:
-            continue
-        loc, override = ("models", i, TRAIN_OVERRIDE), entry[TRAIN_OVERRIDE]
-        if not isinstance(override, dict):
-            problems.append((loc, "must be a mapping of training fields (e.g. {optimizer: adamw, lr: 0.003})"))
-            continue
-        try:
-            TrainConfig.model_validate(_merge_train(train if isinstance(train, dict) else {}, override))
-        except ValidationError as exc:
-            for err in exc.errors():
-                where, msg = _describe({**err, "loc": ("train", *err["loc"])})  # names TrainConfig's fields
-                if where[1:2] and where[1] in override or err["type"] == "value_error":
-                    problems.append((loc + where[1:], msg))
-    return problems
-
-
-def _merge_train(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """`override` over `base`; an override giving the training length replaces the suite's length."""
-    if override.keys() & {"iterations", "epochs"}:
-        base = {k: v for k, v in base.items() if k not in ("iterations", "epochs")}
-    return {**base, **override}
-
-
-def resolved_train(suite: "Suite", entry: dict[str, Any]) -> dict[str, Any]:
-    """The training settings of an entry's runs: the suite's `train`, overridden by the entry's `train:`."""
-    merged = _merge_train(suite.train.model_dump(mode="json"), entry.get(TRAIN_OVERRIDE) or {})
-    return TrainConfig.model_validate(merged).model_dump(mode="json")
-
-
-def _builder_problems(arch: str, entry: dict, loc: tuple) -> list[tuple[tuple, str]]:
-    """Combinations of valid options that the builder refuses (e.g. DeepLab v1 on a ResNet)."""
-    from .models import build_on_meta  # late: building needs torch's model code only here
-
-    axes = {k: v if isinstance(v, list) else [v] for k, v in entry.items()
-            if k not in ("arch", TRAIN_OVERRIDE) and k not in EVAL_ONLY_OPTIONS}
-    problems = []
-    for values in itertools.product(*axes.values()):
-        try:
-            build_on_meta(arch, 2, **dict(zip(axes, values)))
-        except ValueError as exc:
-            if (loc, str(exc)) not in problems:
-                problems.append((loc, str(exc)))
-    return problems
-
-
-def _option_problems(arch: str, entry: dict, loc: tuple) -> list[tuple[tuple, str]]:
-    model = options_model(arch)
-    allowed = ", ".join(model.model_fields)
-    problems = []
-    for key, value in entry.items():
-        if key in ("arch", TRAIN_OVERRIDE):
-            continue
-        if key not in model.model_fields:
-            problems.append((loc + (key,), f"unknown option {key!r} for {arch}; allowed: {allowed}"))
-            continue
-        if isinstance(value, list) and not value:
-            problems.append((loc + (key,), "an axis needs at least one value"))
-        values = value if isinstance(value, list) else [value]
-        for j, item in enumerate(values):
-            where = loc + (key, j) if isinstance(value, list) else loc + (key,)
-            try:
-                model.model_validate({key: item})
-            except ValidationError as exc:
-                problems += [(where, _describe(err)[1]) for err in exc.errors()]
-    return problems
-
-
-def _normalise_entry(entry: dict) -> dict[str, Any]:
-    """{'arch': name, option: [validated values, ...]}: every option as an axis."""
-    model = options_model(entry["arch"])
-    axes: dict[str, Any] = {"arch": entry["arch"]}
-    if TRAIN_OVERRIDE in entry:
-        axes[TRAIN_OVERRIDE] = entry[TRAIN_OVERRIDE]
-    for key, value in entry.items():
-        if key not in ("arch", TRAIN_OVERRIDE):
-            values = value if isinstance(value, list) else [value]
-            axes[key] = [getattr(model.model_validate({key: v}), key) for v in values]
-    return axes
-
-
-def _describe(err: dict) -> tuple[tuple, str]:
+def describe(err: dict) -> tuple[tuple, str]:
     """A pydantic error as (location, message in the user's terms)."""
     loc = tuple(err["loc"])
     kind = err["type"]
@@ -409,8 +312,9 @@ def json_schema() -> dict:
         fields = {name: (Union[f.annotation, list[f.annotation]], f.default)  # type: ignore[valid-type]
                   for name, f in options_model(arch).model_fields.items()}
         train = (dict[str, Any] | None, Field(None, description="training fields overriding the suite's `train`"))
+        label = (str | None, Field(None, description="the variants' name in reports, e.g. DeepLab-v1 LargeFOV"))
         entries.append(create_model(f"{arch}_entry", __config__=STRICT, arch=(Literal[arch], ...),
-                                    **{TRAIN_OVERRIDE: train}, **fields))
+                                    **{TRAIN_OVERRIDE: train, ENTRY_LABEL: label}, **fields))
     entry_type = Annotated[Union[tuple(entries)], Field(discriminator="arch")] if len(entries) > 1 else entries[0]
     schema_model = create_model("Suite", __base__=Suite, models=(list[entry_type], Field(min_length=1)))
     return schema_model.model_json_schema()

@@ -6,7 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .config import EVAL_ONLY_OPTIONS, TRAIN_OVERRIDE, Suite, options_model, resolved_train
+from .config import ENTRY_KEYS, ENTRY_LABEL, EVAL_ONLY_OPTIONS, Suite, options_model
+from .entries import resolved_train
 
 
 @dataclass(frozen=True)
@@ -51,10 +52,13 @@ def expand(suite: Suite) -> list[RunSpec]:
     dataset, evaluation = suite.dataset.model_dump(mode="json"), suite.eval.model_dump(mode="json")
     probe = suite.probe.model_dump(mode="json")
     specs = []
-    for order, (arch, options, train) in enumerate(variants):
-        train_opts = {k: v for k, v in options.items() if k not in EVAL_ONLY_OPTIONS}  # = RunSpec.model_options
+    for order, v in enumerate(variants):
+        arch, options, train = v.arch, v.options, v.train
+        train_opts = {k: x for k, x in options.items() if k not in EVAL_ONLY_OPTIONS}  # = RunSpec.model_options
         variant = {"arch": arch, "options": options, "dataset": dataset, "train": train, "eval": evaluation,
                    "probe": probe}
+        if v.label:  # a record carries its name: renaming re-evaluates on the same checkpoint
+            variant["label"] = v.label
         for seed in suite.seeds:
             train_key = short_hash({"arch": arch, "options": train_opts, "dataset": dataset,
                                     "train": train, "seed": seed})
@@ -66,34 +70,44 @@ def expand(suite: Suite) -> list[RunSpec]:
     return specs
 
 
-Variant = tuple[str, dict[str, Any], dict[str, Any]]   # (arch, options, train settings)
+@dataclass(frozen=True)
+class _Variant:
+    arch: str
+    options: dict[str, Any]   # resolved, defaults included
+    train: dict[str, Any]     # resolved training settings
+    label: str | None         # the entry's `label:`, if it has one
+    entry_axes: tuple[str, ...]  # the options that take several values in the entry
 
 
-def _variants(suite: Suite) -> list[Variant]:
-    """(arch, resolved options with defaults, resolved training) per grid point; duplicates are kept once."""
+def _variants(suite: Suite) -> list[_Variant]:
+    """One per grid point of each entry; duplicates are kept once."""
     seen, variants = set(), []
     for entry in suite.models:
-        axes = {k: v for k, v in entry.items() if k not in ("arch", TRAIN_OVERRIDE)}
+        axes = {k: v for k, v in entry.items() if k not in ENTRY_KEYS}
         model = options_model(entry["arch"])
         train = resolved_train(suite, entry)
+        entry_axes = tuple(k for k, v in axes.items() if len(v) > 1)
         for values in itertools.product(*axes.values()):
             options = model.model_validate(dict(zip(axes, values))).model_dump(mode="json")
             key = short_hash([entry["arch"], options, train])
             if key not in seen:
                 seen.add(key)
-                variants.append((entry["arch"], options, train))
+                variants.append(_Variant(entry["arch"], options, train, entry.get(ENTRY_LABEL), entry_axes))
     return variants
 
 
-def _labels(variants: list[Variant]) -> list[str]:
-    """Name each variant by its architecture and the options (and training fields) that vary among
-    that architecture's variants."""
+def _labels(variants: list[_Variant]) -> list[str]:
+    """Name each variant: an entry's `label:` plus the options varying within the entry; else the
+    architecture plus the options (and training fields) that vary among that architecture's variants."""
     labels = []
-    for arch, options, train in variants:
-        others = [(o, t) for a, o, t in variants if a == arch]
-        varying = [f"{k}={_short(v)}" for k, v in options.items() if any(o.get(k) != v for o, _ in others)]
-        varying += [f"train.{k}={_short(v)}" for k, v in train.items() if any(t.get(k) != v for _, t in others)]
-        labels.append(" ".join([arch] + varying))
+    for v in variants:
+        if v.label:
+            labels.append(" ".join([v.label] + [f"{k}={_short(v.options[k])}" for k in v.entry_axes]))
+            continue
+        others = [o for o in variants if o.arch == v.arch]
+        varying = [f"{k}={_short(x)}" for k, x in v.options.items() if any(o.options.get(k) != x for o in others)]
+        varying += [f"train.{k}={_short(x)}" for k, x in v.train.items() if any(o.train.get(k) != x for o in others)]
+        labels.append(" ".join([v.arch] + varying))
     return labels
 
 

@@ -13,7 +13,8 @@ from pydantic import ValidationError
 from rich.table import Table as RichTable
 
 from . import data, models
-from .config import EVAL_ONLY_OPTIONS, CRFConfig, ProbeConfig, _model_problems, load_suite, options_model
+from .config import EVAL_ONLY_OPTIONS, CRFConfig, ProbeConfig, load_suite, options_model
+from .entries import option_problems
 from .crf import CRFParams
 from .environment import environment
 from .errors import UsageError
@@ -43,7 +44,7 @@ def parse_sets(arch: str, items: list[str], channels: int) -> dict[str, Any]:
         raise UsageError(f"unknown architecture {arch!r}; registered: {', '.join(sorted(models.MODELS))}")
     entry = dict(_set_value(item, arch) for item in items)
     entry.setdefault("in_channels", channels)
-    problems = _model_problems([{"arch": arch, **entry}])
+    problems = option_problems([{"arch": arch, **entry}])
     if problems:
         raise UsageError("; ".join(f"--set {loc[2]}={entry[loc[2]]}: {msg}" if len(loc) > 2 else f"--set: {msg}"
                                    for loc, msg in problems))

@@ -170,6 +170,9 @@ def test_run_reports_the_current_suite_and_report_shows_the_whole_folder(tmp_pat
     changed = write_suite(TINY_SUITE.replace("lr: 0.01", "lr: 0.02"), "changed.yaml")
     result = segbench("run", changed, cwd=tmp_path)
     assert result.returncode == 0 and "2 ran, 0 skipped" in result.stdout
+    # the terminal gets the main table; the per-class tables and the rest stay in the files
+    assert "## Results" in result.stdout and result.stdout.count("| fcn skip=") == 2
+    assert "## Per-class IoU" not in result.stdout
     report = (tmp_path / "reports" / "tiny" / "report.md").read_text()
     assert "lr 0.02" in report and report.count("| fcn skip=") == 2 * 3  # main, IoU and BF1 tables
     assert segbench("report", "results/tiny", cwd=tmp_path).returncode == 0

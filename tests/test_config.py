@@ -52,6 +52,7 @@ def test_every_shipped_suite_validates():
     ("batch_norm: true}", "batch_norm: true, train: {optimizer: adam}}",
      "models[0].train.optimizer: Input should be 'sgd' or 'adamw' (got 'adam')"),
     ("batch_norm: true}", "batch_norm: true, train: 0.1}", "models[0].train: must be a mapping of training fields"),
+    ("batch_norm: true}", "batch_norm: true, label: [a, b]}", ":9: models[0].label: a label is one line of text"),
 ])
 def test_bad_field_is_reported_with_line_and_path(write_suite, old, new, expected):
     assert old in TINY_SUITE

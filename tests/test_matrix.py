@@ -89,3 +89,14 @@ def test_an_override_of_the_length_replaces_the_suites_length(write_suite):
     text = TINY_SUITE.replace("batch_norm: true}", "batch_norm: true, train: {epochs: 3}}")
     spec = expand(load_suite(write_suite(text)))[0]
     assert (spec.train["epochs"], spec.train["iterations"]) == (3, None)
+
+
+def test_an_entry_label_names_its_variants_by_the_entrys_own_axes(write_suite):
+    text = TINY_SUITE.replace("batch_norm: true}", "batch_norm: true, label: FCN-VGG16, crf: [false, true]}")
+    specs = expand(load_suite(write_suite(text)))
+    assert [s.label for s in specs] == ["FCN-VGG16 skip=32 crf=false", "FCN-VGG16 skip=32 crf=true",
+                                        "FCN-VGG16 skip=8 crf=false", "FCN-VGG16 skip=8 crf=true"]
+    unlabelled = expand(load_suite(write_suite(text.replace(" label: FCN-VGG16,", ""), "b.yaml")))
+    # renaming re-evaluates (new run ids) on the same trained checkpoints
+    assert [s.train_key for s in specs] == [s.train_key for s in unlabelled]
+    assert not {s.run_id for s in specs} & {s.run_id for s in unlabelled}
