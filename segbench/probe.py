@@ -20,13 +20,13 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from .config import TrainConfig
 from .train import make_optimizer, segmentation_loss
 
 MB = 2**20
 RSS_INTERVAL_S = 0.0005
 MEMORY_MIN_S = 0.1     # the RSS sampler watches at least this long: many passes of a small model
 AMP_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
-PROBE_TRAIN = {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4}  # TrainConfig's defaults
 
 
 def parameter_counts(model: nn.Module) -> dict[str, int]:
@@ -248,13 +248,18 @@ def measure(model: nn.Module, cfg: dict[str, Any], in_channels: int, device: tor
         latency = summary(time_ms(lambda: forward(x), cfg["repeats"], device), cfg["warmup"])
         logits = forward(x)
         post = postprocess_ms(logits, cfg, device, crf_params)
-        memory = _memory(model, x, logits, forward, autocast, cfg, train_cfg or PROBE_TRAIN, device)
+        memory = _memory(model, x, logits, forward, autocast, cfg, train_cfg or _default_training(), device)
         rate = throughput(forward, shape, cfg, device)
     return {"config": cfg, "method": methods(cfg, device, threads), "input_shape": shape,
             "latency_ms": latency, "postprocess_ms": post, "end_to_end_ms": end_to_end_ms(latency, post, shape[0]),
             "throughput": rate, "memory": memory, "flops": flops, "gflops": flops / 1e9, "gmacs": flops / 2e9,
             "options": {"channels_last": cfg["channels_last"], "amp": cfg["amp"], "threads": threads,
                         "cudnn_benchmark": cfg["cudnn_benchmark"], "compile": cfg["compile"]}}
+
+
+def _default_training() -> dict[str, Any]:
+    """TrainConfig's defaults: the optimizer of a profiled model's training step (the length is unused)."""
+    return TrainConfig(iterations=1).model_dump(mode="json")
 
 
 def _memory(model: nn.Module, x: torch.Tensor, logits: torch.Tensor, forward: Callable, autocast: Callable,

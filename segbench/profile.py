@@ -113,13 +113,13 @@ def profile_suite(path: Path, input_text: str | None, device_flag: str | None,
     if input_text:
         n, _, h, w = parse_input(input_text)
         overrides = {"batch": n, "image_size": [h, w], **overrides}
+    num_classes = data.build(suite.dataset.model_dump(mode="json"), "val").num_classes
     results, seen = [], set()
     for spec in expand(suite):
         if spec.variant_key in seen:
             continue
         seen.add(spec.variant_key)
         crf = CRFParams(**spec.eval["crf"]) if spec.options.get("crf") else None
-        num_classes = data.build(spec.dataset, "val").num_classes
         results.append(profile_variant(spec.label, spec.arch, spec.options, num_classes,
                                        probe_config(spec.probe, overrides), device, crf, spec.train))
     return {"environment": environment(device), "results": results}

@@ -36,7 +36,7 @@ def _cell(cell: Cell, italic: bool) -> str:
     text = escape(cell.text)
     if cell.bold:
         text = rf"\textbf{{{text}}}"
-    return rf"\textit{{{text}}}" if italic and cell.text not in ("", "–") else text
+    return rf"\textit{{{text}}}" if italic and cell.has_value else text
 
 
 def latex_table(table: Table) -> str:

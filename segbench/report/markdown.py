@@ -13,7 +13,7 @@ def _cell(cell: Cell, italic: bool) -> str:
     text = escape(cell.text)
     if cell.bold:
         text = f"**{text}**"
-    return f"*{text}*" if italic and cell.text not in ("", "–") else text
+    return f"*{text}*" if italic and cell.has_value else text
 
 
 def markdown_table(table: Table) -> str:

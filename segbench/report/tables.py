@@ -20,6 +20,11 @@ class Cell:
     bold: bool = False
     detail: str = ""          # shown by the HTML only: the 95% confidence interval
 
+    @property
+    def has_value(self) -> bool:
+        """Whether the cell shows something (not empty, not the missing-value dash): what italics apply to."""
+        return self.text not in ("", "–")
+
 
 @dataclass
 class Table:
