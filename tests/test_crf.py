@@ -2,6 +2,7 @@
 the process pool against the sequential path, memory layouts, and life without pydensecrf."""
 
 import os
+import platform
 import subprocess
 import sys
 import textwrap
@@ -215,6 +216,8 @@ def test_workers_run_single_threaded_without_torch(pool):
     assert pool.start_method == "spawn" and pool.workers == 2
     assert len({w["pid"] for w in pool.worker_info}) == 2  # every worker started and reported
     assert all(not w["torch_imported"] for w in pool.worker_info)  # workers need numpy + pydensecrf only
+    if sys.platform == "linux" and platform.libc_ver()[0] == "glibc":
+        assert all(w["malloc_keeps_freed_memory"] for w in pool.worker_info)
 
 
 @needs_crf
