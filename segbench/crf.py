@@ -190,27 +190,24 @@ def _init_worker(report=None) -> None:
     install fails at pool start, not mid-run."""
     for var in _THREAD_VARS:
         os.environ[var] = "1"
-    _worker_state["malloc_keeps_freed_memory"] = keep_freed_memory()
+    keeps_freed_memory = keep_freed_memory()
     torch = sys.modules.get("torch")  # imported only if the parent's __main__ imports it at top level
     if torch is not None:
         torch.set_num_threads(1)
     _pydensecrf()
     if report is not None:
-        report.put(_worker_info())
+        report.put(_worker_info(keeps_freed_memory))
 
 
 def _noop() -> None:
     return None
 
 
-_worker_state: dict[str, Any] = {}
-
-
-def _worker_info() -> dict[str, Any]:
+def _worker_info(malloc_keeps_freed_memory: bool) -> dict[str, Any]:
     """What a worker runs with: its pid, whether malloc keeps freed memory, whether torch got imported
     into it, torch's thread count."""
     torch = sys.modules.get("torch")
-    return {"pid": os.getpid(), "malloc_keeps_freed_memory": _worker_state.get("malloc_keeps_freed_memory", False),
+    return {"pid": os.getpid(), "malloc_keeps_freed_memory": malloc_keeps_freed_memory,
             "torch_imported": torch is not None,
             "torch_threads": torch.get_num_threads() if torch is not None else None}
 
