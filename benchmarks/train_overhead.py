@@ -36,7 +36,7 @@ TARGET_OVERHEAD = 0.05
 # the smoke suite's training settings
 TRAIN = {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 1e-4, "batch_size": 16,
          "iterations": None, "epochs": None, "poly_power": 0.9, "amp": True, "deterministic": False,
-         "num_workers": 0}
+         "num_workers": 0, "object_crops": 0}
 
 
 def bare_loop(model: torch.nn.Module, dataset, steps: int) -> None:

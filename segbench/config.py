@@ -53,11 +53,16 @@ class TrainConfig(BaseModel):
     amp: bool = Field(True, description="mixed precision (CUDA only)")
     deterministic: bool = Field(False, description="torch deterministic algorithms")
     num_workers: NonNegativeInt = Field(0, description="DataLoader workers; results do not depend on it")
+    object_crops: NonNegativeInt = Field(
+        0, description="first steps on crops centred on one object (DeconvNet's first training stage)")
 
     @model_validator(mode="after")
     def _one_length(self) -> "TrainConfig":
         if (self.iterations is None) == (self.epochs is None):
             raise ValueError("give exactly one of 'iterations' or 'epochs'")
+        if self.object_crops and (self.iterations is None or self.object_crops >= self.iterations):
+            raise ValueError(f"object_crops ({self.object_crops}) counts steps: it needs 'iterations' "
+                             f"and must be smaller, so that training ends on whole images")
         return self
 
 

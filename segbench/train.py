@@ -1,5 +1,7 @@
-"""The training loop: seeds, SGD/AdamW with the poly schedule, AMP on CUDA, loss curve."""
+"""The training loop: seeds, SGD/AdamW with the poly schedule, AMP on CUDA, loss curve, and an
+optional first stage on object-centred crops."""
 
+import itertools
 import random
 import time
 from collections.abc import Callable
@@ -11,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
+from .data.crops import ObjectCrops
 from .data.transforms import normalise
 
 
@@ -35,6 +38,20 @@ def train_loader(dataset: Dataset, batch_size: int, seed: int, num_workers: int,
                       persistent_workers=num_workers > 0)
 
 
+def batches(dataset: Dataset, cfg: dict[str, Any], seed: int, device: torch.device):
+    """Endless training batches: the first `object_crops` steps from object-centred crops of
+    `dataset` (DeconvNet's first training stage), the rest from `dataset` itself."""
+    if cfg["object_crops"]:
+        loader = train_loader(ObjectCrops(dataset, seed), cfg["batch_size"], seed, cfg["num_workers"], device)
+        yield from itertools.islice(_repeat(loader), cfg["object_crops"])
+    yield from _repeat(train_loader(dataset, cfg["batch_size"], seed, cfg["num_workers"], device))
+
+
+def _repeat(loader: DataLoader):
+    while True:
+        yield from loader
+
+
 def segmentation_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int) -> torch.Tensor:
     """Pixel-mean cross-entropy over non-ignored pixels; 0 (not NaN) for a batch with none."""
     total = F.cross_entropy(logits.float(), target, ignore_index=ignore_index, reduction="sum")
@@ -57,8 +74,7 @@ def fit(model: nn.Module, dataset: Dataset, cfg: dict[str, Any], seed: int, devi
     at every step; divergence is detected at those points.
     """
     seed_everything(seed, cfg["deterministic"])
-    loader = train_loader(dataset, cfg["batch_size"], seed, cfg["num_workers"], device)
-    total = cfg["iterations"] or cfg["epochs"] * len(loader)
+    total = cfg["iterations"] or cfg["epochs"] * len(train_loader(dataset, cfg["batch_size"], seed, 0, device))
     optimizer = make_optimizer(model, cfg)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: (1 - it / total) ** cfg["poly_power"])
     use_amp = cfg["amp"] and device.type == "cuda"
@@ -67,34 +83,31 @@ def fit(model: nn.Module, dataset: Dataset, cfg: dict[str, Any], seed: int, devi
     warmup = min(5, total // 10)   # steps left out of the throughput figure
     curve, running, images, t_start, t_warm = [], torch.zeros((), device=device), 0, time.perf_counter(), None
     model.to(device).train()
-    step = 0
-    while step < total:
-        for images_u8, target in loader:
-            x = normalise(images_u8, dataset.mean, dataset.std, device)
-            target = target.to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-                loss = segmentation_loss(model(x), target, dataset.ignore_index)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            schedule.step()
-            running += loss.detach()
-            step += 1
-            if step == warmup:
-                t_warm = _synced_clock(device)
-            elif step > warmup:
-                images += x.shape[0]
-            if step % log_every == 0 or step == total:
-                mean_loss = running.item() / (step - (curve[-1][0] if curve else 0))
-                if not np.isfinite(mean_loss):
-                    raise TrainingDiverged(f"loss became {mean_loss} at step {step} of {total}")
-                curve.append([step, mean_loss])
-                running.zero_()
-            if on_step:
-                on_step(step, total)
-            if step == total:
-                break
+    for step, (images_u8, target) in enumerate(batches(dataset, cfg, seed, device), start=1):
+        x = normalise(images_u8, dataset.mean, dataset.std, device)
+        target = target.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+            loss = segmentation_loss(model(x), target, dataset.ignore_index)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        schedule.step()
+        running += loss.detach()
+        if step == warmup:
+            t_warm = _synced_clock(device)
+        elif step > warmup:
+            images += x.shape[0]
+        if step % log_every == 0 or step == total:
+            mean_loss = running.item() / (step - (curve[-1][0] if curve else 0))
+            if not np.isfinite(mean_loss):
+                raise TrainingDiverged(f"loss became {mean_loss} at step {step} of {total}")
+            curve.append([step, mean_loss])
+            running.zero_()
+        if on_step:
+            on_step(step, total)
+        if step == total:
+            break
     t_end = _synced_clock(device)
     t_warm = t_warm if t_warm is not None else t_start
     return {"iterations": total, "loss_curve": curve, "final_loss": curve[-1][1], "wall_s": t_end - t_start,

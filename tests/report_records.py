@@ -12,7 +12,7 @@ PALETTE = [[0, 0, 0], [128, 0, 0], [0, 128, 0]]
 DATASET = {"name": "shapes", "image_size": [16, 16], "train_samples": 8, "val_samples": 4, "seed": 0,
            "void_border": 0}
 TRAIN = {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 0.0001, "batch_size": 4,
-         "iterations": 10, "epochs": None, "poly_power": 0.9, "amp": True, "deterministic": False, "num_workers": 0}
+         "iterations": 10, "epochs": None, "poly_power": 0.9, "amp": True, "deterministic": False, "num_workers": 0, "object_crops": 0}
 EVAL = {"batch_size": 4, "boundary_tolerance": 0.0075,
         "crf": {"iterations": 10, "pos_w": 3, "pos_xy_std": 1, "bi_w": 4, "bi_xy_std": 67, "bi_rgb_std": 3}}
 

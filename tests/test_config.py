@@ -53,6 +53,13 @@ def test_every_shipped_suite_validates():
      "models[0].train.optimizer: Input should be 'sgd' or 'adamw' (got 'adam')"),
     ("batch_norm: true}", "batch_norm: true, train: 0.1}", "models[0].train: must be a mapping of training fields"),
     ("batch_norm: true}", "batch_norm: true, label: [a, b]}", ":9: models[0].label: a label is one line of text"),
+    ("iterations: 2", "iterations: 2, object_crops: 2",
+     ":6: train: object_crops (2) counts steps: it needs 'iterations' and must be smaller"),
+    ("iterations: 2", "epochs: 3, object_crops: 1", "train: object_crops (1) counts steps: it needs 'iterations'"),
+    ("batch_norm: true}", "batch_norm: true, train: {object_crops: 5}}",
+     ":9: models[0].train: object_crops (5) counts steps: it needs 'iterations' and must be smaller"),
+    ("batch_norm: true}", "batch_norm: true, train: {object_crops: -1}}",
+     "models[0].train.object_crops: Input should be greater than or equal to 0 (got -1)"),
 ])
 def test_bad_field_is_reported_with_line_and_path(write_suite, old, new, expected):
     assert old in TINY_SUITE

@@ -4,13 +4,15 @@ import pytest
 import torch
 
 from segbench import data, models
+from segbench.data.crops import ObjectCrops
+from segbench.data.transforms import normalise
 from segbench.train import TrainingDiverged, fit, seed_everything, segmentation_loss, train_loader
 
 DATASET = {"name": "shapes", "image_size": [32, 32], "train_samples": 16, "val_samples": 4, "seed": 0,
            "void_border": 1}
 TRAIN = {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 1e-4, "batch_size": 4,
          "iterations": 6, "epochs": None, "poly_power": 0.9, "amp": True, "deterministic": True,
-         "num_workers": 0}
+         "num_workers": 0, "object_crops": 0}
 
 
 def train_once(**overrides):
@@ -78,3 +80,22 @@ def test_cuda_training_with_mixed_precision_is_finite_and_seeded():
         runs.append([loss for _, loss in info["loss_curve"]])
     assert all(torch.isfinite(torch.tensor(r)).all() for r in runs)
     torch.testing.assert_close(torch.tensor(runs[0]), torch.tensor(runs[1]), rtol=1e-3, atol=1e-3)
+
+
+def test_object_crops_feed_exactly_the_first_steps():
+    """With object_crops=k the first k batches are ObjectCrops' (in the data set's sampling order),
+    the rest the data set's own: the stage switch is checked on the inputs the model receives."""
+    ds = data.build(DATASET, "train")
+    seen = []
+    model = models.build("fcn", 7, skip=8, width=0.0625, batch_norm=True)
+    model.register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
+    fit(model, ds, TRAIN | {"object_crops": 2}, seed=0, device=torch.device("cpu"))
+    cpu = torch.device("cpu")
+
+    def inputs(dataset):
+        return [normalise(x, ds.mean, ds.std, cpu) for x, _ in train_loader(dataset, 4, 0, 0, cpu)]
+    crops, whole = inputs(ObjectCrops(ds, 0)), inputs(ds)
+    assert len(seen) == TRAIN["iterations"]
+    for got, want in zip(seen, crops[:2] + whole[:4]):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+    assert not torch.equal(crops[0], whole[0])
