@@ -12,7 +12,8 @@ IGNORE = 255
 class Scene(torch.utils.data.Dataset):
     """One hand-built sample with the attributes segbench data sets carry."""
 
-    num_classes, class_names, palette, ignore_index, mean, std = 3, ("bg", "a", "b"), (), IGNORE, (0.5,) * 3, (0.25,) * 3
+    num_classes, class_names, palette, ignore_index = 3, ("bg", "a", "b"), (), IGNORE
+    mean, std = (0.5,) * 3, (0.25,) * 3
 
     def __init__(self, image: torch.Tensor, target: torch.Tensor):
         self.sample = image, target
