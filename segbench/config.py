@@ -60,9 +60,11 @@ class TrainConfig(BaseModel):
     def _one_length(self) -> "TrainConfig":
         if (self.iterations is None) == (self.epochs is None):
             raise ValueError("give exactly one of 'iterations' or 'epochs'")
-        if self.object_crops and (self.iterations is None or self.object_crops >= self.iterations):
-            raise ValueError(f"object_crops ({self.object_crops}) counts steps: it needs 'iterations' "
-                             f"and must be smaller, so that training ends on whole images")
+        if self.object_crops and self.iterations is None:
+            raise ValueError(f"object_crops ({self.object_crops}) counts steps: give 'iterations', not 'epochs'")
+        if self.object_crops and self.object_crops >= self.iterations:
+            raise ValueError(f"object_crops ({self.object_crops}) must be smaller than iterations "
+                             f"({self.iterations}), so that training ends on whole images")
         return self
 
 

@@ -41,9 +41,10 @@ def train_loader(dataset: Dataset, batch_size: int, seed: int, num_workers: int,
 def batches(dataset: Dataset, cfg: dict[str, Any], seed: int, device: torch.device):
     """Endless training batches: the first `object_crops` steps from object-centred crops of
     `dataset` (DeconvNet's first training stage), the rest from `dataset` itself."""
-    if cfg["object_crops"]:
-        loader = train_loader(ObjectCrops(dataset, seed), cfg["batch_size"], seed, cfg["num_workers"], device)
-        yield from itertools.islice(_repeat(loader), cfg["object_crops"])
+    if cfg["object_crops"]:  # the crops' loader is not kept: its workers end with the stage
+        crops = _repeat(train_loader(ObjectCrops(dataset, seed), cfg["batch_size"], seed, cfg["num_workers"], device))
+        yield from itertools.islice(crops, cfg["object_crops"])
+        crops.close()
     yield from _repeat(train_loader(dataset, cfg["batch_size"], seed, cfg["num_workers"], device))
 
 

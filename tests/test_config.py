@@ -54,10 +54,10 @@ def test_every_shipped_suite_validates():
     ("batch_norm: true}", "batch_norm: true, train: 0.1}", "models[0].train: must be a mapping of training fields"),
     ("batch_norm: true}", "batch_norm: true, label: [a, b]}", ":9: models[0].label: a label is one line of text"),
     ("iterations: 2", "iterations: 2, object_crops: 2",
-     ":6: train: object_crops (2) counts steps: it needs 'iterations' and must be smaller"),
-    ("iterations: 2", "epochs: 3, object_crops: 1", "train: object_crops (1) counts steps: it needs 'iterations'"),
+     ":6: train: object_crops (2) must be smaller than iterations (2), so that training ends on whole images"),
+    ("iterations: 2", "epochs: 3, object_crops: 1", "train: object_crops (1) counts steps: give 'iterations', not 'epochs'"),
     ("batch_norm: true}", "batch_norm: true, train: {object_crops: 5}}",
-     ":9: models[0].train: object_crops (5) counts steps: it needs 'iterations' and must be smaller"),
+     ":9: models[0].train: object_crops (5) must be smaller than iterations (2)"),
     ("batch_norm: true}", "batch_norm: true, train: {object_crops: -1}}",
      "models[0].train.object_crops: Input should be greater than or equal to 0 (got -1)"),
 ])

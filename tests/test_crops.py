@@ -100,3 +100,50 @@ def test_crops_of_shapes_scenes_keep_size_types_and_statistics():
         assert image.shape == (3, 48, 40) and image.dtype == torch.uint8
         assert target.shape == (48, 40) and target.dtype == torch.int64
         assert (target != 255).any() and set(target.unique().tolist()) <= set(range(7)) | {255}
+
+
+def test_past_the_bottom_right_border_too():
+    # a 10 x 10 object in the bottom-right corner: a 16 x 16 window from (51, 51), 3 px past each edge
+    image, target = scene_with((1, 54, 54, 64, 64))
+    window = crop_window(object_box(target.numpy(), IGNORE, np.random.default_rng(0)), (64, 64))
+    assert window == (51, 51, 16, 16)
+    img, label = resized_crop(image, target, window, IGNORE)
+    assert (label[-12:] == IGNORE).all() and (label[:, -12:] == IGNORE).all()
+    assert not (label[:-12, :-12] == IGNORE).any()
+    assert (img[:, -8:, -8:] == image[:, -1:, -1:]).all()
+
+
+def test_a_window_larger_than_the_image_on_every_side_shrinks_it():
+    # an object filling the image: 1.2 x 64 = 76.8 -> a 77 x 77 window from (-6, -6), 7 px past the
+    # bottom and right. Output pixel i samples source floor((i + 0.5) * 77/64) - 6 (nearest-exact):
+    # rows 0-4 fall before the image, rows 58-63 after it.
+    image, target = scene_with((1, 0, 0, 64, 64))
+    window = crop_window(object_box(target.numpy(), IGNORE, np.random.default_rng(0)), (64, 64))
+    assert window == (-6, -6, 77, 77)
+    _, label = resized_crop(image, target, window, IGNORE)
+    inside = (label != IGNORE).numpy()
+    assert inside.any(axis=1).tolist() == [False] * 5 + [True] * 53 + [False] * 6
+    assert inside.any(axis=0).tolist() == [False] * 5 + [True] * 53 + [False] * 6
+    assert (label[inside] == 1).all()
+
+
+def test_image_and_target_stay_aligned():
+    """An image that paints the target (255 on the object, 0 elsewhere) still paints it after the
+    crop: thresholding the resized image gives the resized target but for rounding at the edge."""
+    image, target = scene_with((2, 20, 12, 41, 27))
+    image[0] = (target == 2).to(torch.uint8) * 255
+    img, label = resized_crop(image, target, crop_window((20, 12, 41, 27), (64, 64)), IGNORE)
+    painted, labelled = img[0] >= 128, label == 2
+    assert labelled.sum() > 1000
+    assert (painted != labelled).sum() <= 2 * 64       # at most a pixel-wide sliver on two sides
+
+
+def test_shrinking_is_antialiased():
+    # 1-px stripes shrunk by 77/64: the antialiasing triangle filter, stretched 1.2x, averages neighbouring stripes
+    # (values near 128); plain bilinear sampling hits single stripes (values near 0 and 255)
+    image, target = scene_with((1, 0, 0, 64, 64))
+    image[:] = 0
+    image[:, :, ::2] = 255
+    img, _ = resized_crop(image, target, (-6, -6, 77, 77), IGNORE)
+    inner = img[0, 10:54, 10:54]
+    assert 40 <= inner.min() and inner.max() <= 215

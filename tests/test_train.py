@@ -82,19 +82,36 @@ def test_cuda_training_with_mixed_precision_is_finite_and_seeded():
     torch.testing.assert_close(torch.tensor(runs[0]), torch.tensor(runs[1]), rtol=1e-3, atol=1e-3)
 
 
+def inputs_seen(**overrides) -> list[torch.Tensor]:
+    """The input batches `fit` gives a model, in order."""
+    seen = []
+    model = models.build("fcn", 7, skip=8, width=0.0625, batch_norm=True)
+    model.register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
+    fit(model, data.build(DATASET, "train"), TRAIN | overrides, seed=0, device=torch.device("cpu"))
+    return seen
+
+
+def loader_inputs(dataset, epochs: int = 1) -> list[torch.Tensor]:
+    """Successive passes of one train_loader (its sampler goes on to a new order each pass), normalised."""
+    cpu = torch.device("cpu")
+    loader = train_loader(dataset, 4, 0, 0, cpu)
+    return [normalise(x, dataset.mean, dataset.std, cpu) for _ in range(epochs) for x, _ in loader]
+
+
+def test_batches_run_on_through_epochs_in_the_loaders_order():
+    seen = inputs_seen(iterations=10)  # 2.5 epochs of 4 batches
+    want = loader_inputs(data.build(DATASET, "train"), epochs=3)
+    assert len(seen) == 10 and not torch.equal(want[0], want[4])
+    for got, expected in zip(seen, want):
+        torch.testing.assert_close(got, expected, rtol=0, atol=0)
+
+
 def test_object_crops_feed_exactly_the_first_steps():
     """With object_crops=k the first k batches are ObjectCrops' (in the data set's sampling order),
     the rest the data set's own: the stage switch is checked on the inputs the model receives."""
     ds = data.build(DATASET, "train")
-    seen = []
-    model = models.build("fcn", 7, skip=8, width=0.0625, batch_norm=True)
-    model.register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
-    fit(model, ds, TRAIN | {"object_crops": 2}, seed=0, device=torch.device("cpu"))
-    cpu = torch.device("cpu")
-
-    def inputs(dataset):
-        return [normalise(x, ds.mean, ds.std, cpu) for x, _ in train_loader(dataset, 4, 0, 0, cpu)]
-    crops, whole = inputs(ObjectCrops(ds, 0)), inputs(ds)
+    seen = inputs_seen(object_crops=2)
+    crops, whole = loader_inputs(ObjectCrops(ds, 0)), loader_inputs(ds)
     assert len(seen) == TRAIN["iterations"]
     for got, want in zip(seen, crops[:2] + whole[:4]):
         torch.testing.assert_close(got, want, rtol=0, atol=0)

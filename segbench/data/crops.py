@@ -11,7 +11,7 @@ from scipy import ndimage
 from torch.utils.data import Dataset
 
 ENLARGE = 1.2          # the crop spans this multiple of the object's bounding box, as in the paper
-MIN_SCALE = 0.25       # nor less than this fraction of the image: tiny objects are not blown up past 4x
+MIN_SCALE = 0.25       # nor less than this fraction of the image's sides: tiny objects are not blown up past 4x
 
 
 def object_box(target: np.ndarray, ignore_index: int, rng: np.random.Generator) -> tuple[int, int, int, int] | None:
@@ -52,8 +52,9 @@ def resized_crop(image: torch.Tensor, target: torch.Tensor, window: tuple[int, i
 
 
 class ObjectCrops(Dataset):
-    """Sample i of `dataset`, cropped around one of its objects (picked by `seed` and i) and resized
-    back to the sample's size; a sample without foreground is returned whole."""
+    """Sample i of `dataset`, cropped around one of its objects and resized back to the sample's size;
+    a sample without foreground is returned whole. The object is a function of (`seed`, i): every pass
+    over the data set crops the same one."""
 
     def __init__(self, dataset: Dataset, seed: int):
         self.dataset, self.seed = dataset, seed
