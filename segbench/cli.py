@@ -13,7 +13,7 @@ from rich.table import Table as RichTable
 from . import __version__
 from .errors import SegbenchError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="markdown",
                   help="Benchmark semantic-segmentation architectures from declarative YAML suites.")
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -57,7 +57,7 @@ def run(suite_file: SuiteArg,
         ) -> None:
     """Train and evaluate every run of a suite, write records and the report.
 
-    Records go to RESULTS/<suite>/runs/<run_id>.json, the report to REPORTS/<suite>/report.md.
+    Records go to `RESULTS/<suite>/runs/<run_id>.json`, the report to `REPORTS/<suite>/report.md`.
     Runs that already have a successful record are skipped; failed runs are recorded and the
     suite goes on. Exit code 0 when every run succeeded, 1 otherwise, 2 for a bad suite.
     """
@@ -155,7 +155,7 @@ def schema(output: Annotated[Optional[Path], typer.Option("--out", help="Write t
 @user_errors
 def report_cmd(results_dir: Annotated[Path, typer.Argument(help="A results folder, e.g. results/smoke.")],
                output: Annotated[Optional[Path], typer.Option("--out", help="Report folder "
-                                                              "[default: reports/<suite>].")] = None,
+                                                              "[default: `reports/<suite>`].")] = None,
                formats: Annotated[str, typer.Option("--format", help="Comma-separated: md (+ figures/), tex, "
                                                     "csv (runs.csv, variants.csv), html.")] = "md,tex,csv,html",
                ) -> None:
