@@ -9,6 +9,9 @@ from torch.utils.data import Dataset
 
 from .synthetic import ShapesDataset
 
+# What every data set carries besides its samples; wrappers pass these on.
+ATTRIBUTES = ("num_classes", "class_names", "palette", "ignore_index", "mean", "std")
+
 
 def build(config: dict[str, Any], split: str) -> Dataset:
     """The `split` ("train" or "val") of the data set a suite's `dataset` section describes."""
@@ -24,7 +27,7 @@ class InMemory(Dataset):
     def __init__(self, dataset: Dataset):
         self.dataset = dataset
         self._samples: dict[int, Any] = {}
-        for attr in ("num_classes", "class_names", "palette", "ignore_index", "mean", "std"):
+        for attr in ATTRIBUTES:
             setattr(self, attr, getattr(dataset, attr))
 
     def __len__(self) -> int:

@@ -10,6 +10,8 @@ import torch.nn.functional as F
 from scipy import ndimage
 from torch.utils.data import Dataset
 
+from . import ATTRIBUTES
+
 ENLARGE = 1.2          # the crop spans this multiple of the object's bounding box, as in the paper
 MIN_SCALE = 0.25       # nor less than this fraction of the image's sides: tiny objects are not blown up past 4x
 
@@ -58,7 +60,7 @@ class ObjectCrops(Dataset):
 
     def __init__(self, dataset: Dataset, seed: int):
         self.dataset, self.seed = dataset, seed
-        for attr in ("num_classes", "class_names", "palette", "ignore_index", "mean", "std"):
+        for attr in ATTRIBUTES:
             setattr(self, attr, getattr(dataset, attr))
 
     def __len__(self) -> int:
