@@ -6,7 +6,7 @@ import torch
 from segbench import data, models
 from segbench.data.crops import ObjectCrops
 from segbench.data.transforms import normalise
-from segbench.train import TrainingDiverged, fit, seed_everything, segmentation_loss, train_loader
+from segbench.train import TrainingDiverged, fit, make_optimizer, seed_everything, segmentation_loss, train_loader
 
 DATASET = {"name": "shapes", "image_size": [32, 32], "train_samples": 16, "val_samples": 4, "seed": 0,
            "void_border": 1}
@@ -43,6 +43,29 @@ def test_poly_schedule_ends_at_zero():
     fit(model, data.build(DATASET, "train"), TRAIN | {"optimizer": "adamw", "iterations": 4}, seed=0,
         device=torch.device("cpu"), on_step=lambda step, total: seen.append(step))
     assert seen == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("name", ["sgd", "adamw"])
+def test_fused_optimizer_steps_as_torch_reference_loop(name):
+    """The fused kernel (for speed) keeps the recipe: the same updates as torch's per-parameter loop
+    with the suite's settings (AdamW's beta1 is the suite's `momentum`)."""
+    cfg = TRAIN | {"optimizer": name, "lr": 0.05, "momentum": 0.8, "weight_decay": 0.01}
+    reference = {"sgd": lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.8, weight_decay=0.01, foreach=False),
+                 "adamw": lambda p: torch.optim.AdamW(p, lr=0.05, betas=(0.8, 0.999), weight_decay=0.01,
+                                                      foreach=False)}[name]
+    torch.manual_seed(0)
+    ours, theirs = torch.nn.Linear(5, 3), torch.nn.Linear(5, 3)
+    theirs.load_state_dict(ours.state_dict())
+    optimizers = make_optimizer(ours, cfg), reference(theirs.parameters())
+    assert optimizers[0].defaults["fused"] is True
+    for step in range(4):
+        x = torch.randn(8, 5)
+        for model, optimizer in zip((ours, theirs), optimizers):
+            optimizer.zero_grad()
+            (model(x) ** 2).mean().backward()
+            optimizer.step()
+    for a, b in zip(ours.parameters(), theirs.parameters()):
+        torch.testing.assert_close(a, b)
 
 
 def test_divergence_is_detected():
