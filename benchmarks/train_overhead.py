@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from segbench import data, models  # noqa: E402
+from segbench.config import ShapesConfig, TrainConfig  # noqa: E402
 from segbench.progress import Progress  # noqa: E402
 from segbench.train import fit  # noqa: E402
 
@@ -63,7 +64,7 @@ def bare_loop(model: torch.nn.Module, dataset, steps: int) -> None:
 def segbench_loop(model: torch.nn.Module, dataset, steps: int) -> None:
     progress = Progress(Console(file=io.StringIO()))
     progress.training(SimpleNamespace(label="fcn", seed=0), steps)
-    fit(model, dataset, TRAIN | {"iterations": steps}, seed=0, device=torch.device("cpu"),
+    fit(model, dataset, TrainConfig(**TRAIN | {"iterations": steps}), seed=0, device=torch.device("cpu"),
         on_step=progress.train_step)
 
 
@@ -104,8 +105,8 @@ def main() -> None:
     args = parser.parse_args()
     rounds, steps = (2, 15) if args.quick else (args.rounds, args.steps)
     torch.set_num_threads(args.threads)
-    dataset = data.InMemory(data.build({"name": "shapes", "image_size": [64, 64], "train_samples": 512,
-                                        "val_samples": 1, "seed": 0, "void_border": 0}, "train"))
+    dataset = data.InMemory(data.build(ShapesConfig(name="shapes", image_size=64, train_samples=512,
+                                                    val_samples=1), "train"))
     for i in range(len(dataset)):
         dataset[i]  # render every scene now, outside the timed calls
     torch.manual_seed(0)

@@ -9,13 +9,41 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.table import Table as RichTable
+from typer.core import TyperCommand, TyperGroup
 
 from . import __version__
 from .errors import SegbenchError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  rich_markup_mode="markdown",
-                  help="Benchmark semantic-segmentation architectures from declarative YAML suites.")
+
+class _ValuelessFlags:
+    """Mixin: a flag's --help line shows no metavar (typer 0.29's rich help prints `<bool>` after flags)."""
+
+    def get_params(self, ctx):
+        params = super().get_params(ctx)
+        for param in params:
+            if getattr(param, "is_flag", False):
+                param.metavar = ""   # rich help prints a metavar in place of the type
+        return params
+
+
+class _Command(_ValuelessFlags, TyperCommand):
+    pass
+
+
+class _Group(_ValuelessFlags, TyperGroup):
+    pass
+
+
+class _Typer(typer.Typer):
+    """A Typer whose commands are `_Command`s unless told otherwise."""
+
+    def command(self, *args, cls=None, **kwargs):
+        return super().command(*args, cls=cls or _Command, **kwargs)
+
+
+app = _Typer(cls=_Group, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+             rich_markup_mode="markdown",
+             help="Benchmark semantic-segmentation architectures from declarative YAML suites.")
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -63,7 +91,7 @@ def run(suite_file: SuiteArg,
     suite goes on. Exit code 0 when every run succeeded, 1 otherwise, 2 for a bad suite.
     """
     from . import report
-    from .config import load_suite
+    from .suitefile import load_suite
     from .matrix import expand
     from .matrix import shard as select_shard
     from .progress import make_progress
@@ -80,7 +108,7 @@ def run(suite_file: SuiteArg,
     report.references.save(results_dir, suite.name, suite.version,
                            [r.model_dump(mode="json", exclude_none=True) for r in suite.reference])
     try:
-        summary = run_suite(suite, specs, results_dir, make_progress(), rerun=rerun)
+        summary = run_suite(specs, results_dir, make_progress(), rerun=rerun)
     except KeyboardInterrupt:
         err.print(f"interrupted: the records already in {results_dir}/runs are kept; "
                   "run the same command again to resume")
@@ -114,9 +142,9 @@ def _run_table(specs) -> RichTable:
     for col in ("run id", "train key", "arch", "options", "training", "seed"):
         table.add_column(col)
     for s in specs:
-        length = f"{s.train['iterations']} it" if s.train["iterations"] else f"{s.train['epochs']} ep"
+        length = f"{s.train.iterations} it" if s.train.iterations else f"{s.train.epochs} ep"
         table.add_row(s.run_id, s.train_key, s.arch, " ".join(f"{k}={v}" for k, v in s.options.items()),
-                      f"{s.train['optimizer']} lr={s.train['lr']} {length}", str(s.seed))
+                      f"{s.train.optimizer} lr={s.train.lr} {length}", str(s.seed))
     return table
 
 
@@ -124,7 +152,7 @@ def _run_table(specs) -> RichTable:
 @user_errors
 def validate(suite_files: Annotated[list[Path], typer.Argument(help="Suite files to check.")]) -> None:
     """Check suite files against the schema; every problem is listed with file, line and field."""
-    from .config import load_suite
+    from .suitefile import load_suite
     from .matrix import expand
 
     failed = 0
@@ -143,7 +171,7 @@ def validate(suite_files: Annotated[list[Path], typer.Argument(help="Suite files
 def schema(output: Annotated[Optional[Path], typer.Option("--out", help="Write to a file instead of stdout.")] = None
            ) -> None:
     """Print the suite JSON schema (for editor completion and validation)."""
-    from .config import json_schema
+    from .entries import json_schema
 
     text = json.dumps(json_schema(), indent=2) + "\n"
     if output:
@@ -178,7 +206,7 @@ def models_cmd(num_classes: Annotated[int, typer.Option(min=1, help="Number of c
     Models are built on the meta device: no weights are allocated, so even DeconvNet's 252M
     parameters are counted instantly. FLOPs are FlopCounterMode's (2 per multiply-add); GMACs = GFLOPs / 2.
     """
-    from .profile import paper_variants, parse_input
+    from .profiling import paper_variants, parse_input
 
     shape = parse_input(input_shape)
     rows = paper_variants(num_classes, width, shape)
@@ -217,7 +245,7 @@ def profile_cmd(
     e.g. segbench profile deeplab --set version=v3 --set backbone=resnet101 --set output_stride=8
     """
     from .errors import UsageError
-    from .profile import profile_model, profile_suite, table
+    from .profiling import profile_model, profile_suite, table
 
     overrides = {k: v for k, v in {"repeats": repeats, "warmup": warmup, "throughput_batch": throughput_batch,
                                    "threads": threads}.items() if v is not None}
@@ -249,11 +277,26 @@ def score(pred: Annotated[Path, typer.Option(help="Folder of predicted label map
           ) -> None:
     """Score PNG label maps (palette or greyscale) with segbench's metrics."""
     from .records import json_safe, write_json_atomic
-    from .score import score_dirs
+    from .score import count, first_names, score_dirs, unmatched_predictions
 
     result = score_dirs(pred, gt, num_classes, ignore_index, tolerance)
+    out.print(_per_class_table(result["per_class"]))
     for key, value in result["metrics"].items():
         out.print(f"{key:>10}: {100 * value:6.2f}" if value == value else f"{key:>10}:      –")
     out.print(f"{'images':>10}: {result['images']}  classes: {result['num_classes']}")
     if json_file:
         write_json_atomic(json_file, json_safe(result))
+    unmatched = unmatched_predictions(pred, gt)
+    if unmatched:
+        err.print(f"warning: {count(len(unmatched), 'prediction')} in --pred {pred} without ground truth in --gt "
+                  f"{gt}, not scored: {first_names(unmatched)}", markup=False)
+
+
+def _per_class_table(per_class: dict[str, list]) -> RichTable:
+    """IoU, accuracy and BF1 per class index, ×100; – where the class is absent."""
+    table = RichTable(title="per class (×100)")
+    for col in ("class", "IoU", "acc", "BF1"):
+        table.add_column(col, justify="right")
+    for c, values in enumerate(zip(per_class["iou"], per_class["acc"], per_class["bf1"])):
+        table.add_row(str(c), *(f"{100 * v:.2f}" if v is not None and v == v else "–" for v in values))
+    return table

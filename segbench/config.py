@@ -1,20 +1,18 @@
-"""The suite schema and `load_suite()`: strict validation, errors with file, line and field path."""
+"""The suite schema: strict pydantic sections (unknown keys refused) and how a schema error reads.
 
-import functools
-import inspect
-import typing
-from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+A suite file is read by segbench.suitefile; its model entries are checked by segbench.entries."""
 
-import yaml
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, NonNegativeInt, PositiveInt,
-                      ValidationError, create_model, field_validator, model_validator)
+import re
+from typing import Annotated, Any, Literal
 
-from .crf import DEEPLAB_V2_RESNET101
-from .errors import ConfigError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, NonNegativeInt, PositiveInt, field_validator, \
+    model_validator
+
+from .crf.params import CRFParams
 from .models import MODELS
 
-STRICT = ConfigDict(extra="forbid")
+STRICT = ConfigDict(extra="forbid", frozen=True)   # a section, once validated, is what every run carries
+SUITE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def _square(v: Any) -> Any:
@@ -68,21 +66,6 @@ class TrainConfig(BaseModel):
         return self
 
 
-class CRFConfig(BaseModel):
-    """Dense CRF settings for runs with `crf: true`; the defaults are DeepLab v2 ResNet-101's (VOC 2012).
-
-    DeepLab v1 LargeFOV used pos_xy_std 3, bi_xy_std 121, bi_rgb_std 5 (see segbench.crf).
-    """
-
-    model_config = STRICT
-    iterations: int = Field(DEEPLAB_V2_RESNET101.iterations, ge=0, le=100, description="mean-field iterations")
-    pos_w: float = Field(DEEPLAB_V2_RESNET101.pos_w, ge=0, description="smoothness kernel weight")
-    pos_xy_std: float = Field(DEEPLAB_V2_RESNET101.pos_xy_std, gt=0, description="smoothness kernel width (px)")
-    bi_w: float = Field(DEEPLAB_V2_RESNET101.bi_w, ge=0, description="appearance kernel weight")
-    bi_xy_std: float = Field(DEEPLAB_V2_RESNET101.bi_xy_std, gt=0, description="appearance kernel width (px)")
-    bi_rgb_std: float = Field(DEEPLAB_V2_RESNET101.bi_rgb_std, gt=0, description="appearance colour width (0-255)")
-
-
 class EvalConfig(BaseModel):
     """Evaluation on the validation split."""
 
@@ -90,7 +73,7 @@ class EvalConfig(BaseModel):
     batch_size: PositiveInt = 16
     boundary_tolerance: float = Field(0.0075, gt=0, lt=1,
                                       description="boundary F1 tolerance, a fraction of the image diagonal")
-    crf: CRFConfig = CRFConfig()
+    crf: CRFParams = CRFParams()
 
 
 class ProbeConfig(BaseModel):
@@ -163,8 +146,8 @@ class Reference(BaseModel):
 class Suite(BaseModel):
     """A benchmark suite: the whole truth for its runs."""
 
-    model_config = STRICT
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=64,
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(max_length=64, json_schema_extra={"pattern": f"^{SUITE_NAME.pattern}$"},
                       description="used as the results and reports folder name")
     version: str = "1"
     description: str = ""
@@ -177,6 +160,14 @@ class Suite(BaseModel):
     models: list[dict[str, Any]] = Field(
         min_length=1, description="model entries; a list value is an axis of the run matrix")
     reference: list[Reference] = Field([], description="published results shown in the report (not run)")
+
+    @field_validator("name")
+    @classmethod
+    def _folder_name(cls, v: str) -> str:
+        if not SUITE_NAME.fullmatch(v):
+            raise ValueError("a suite name names its results and reports folders: letters, digits, '.', '_' "
+                             f"and '-' only, starting with a letter or digit, e.g. voc-2012_quick (got {v!r})")
+        return v
 
     @field_validator("version", mode="before")
     @classmethod
@@ -199,66 +190,8 @@ class Suite(BaseModel):
 
 SECTIONS: dict[tuple, type[BaseModel]] = {
     (): Suite, ("dataset",): ShapesConfig, ("train",): TrainConfig, ("eval",): EvalConfig,
-    ("eval", "crf"): CRFConfig, ("probe",): ProbeConfig, ("reference",): Reference,
+    ("eval", "crf"): CRFParams, ("probe",): ProbeConfig, ("reference",): Reference,
     ("reference", "metrics"): ReferenceMetrics}
-
-
-# A model entry's `train:` mapping overrides these suite-level training fields for that entry's runs.
-TRAIN_OVERRIDE = "train"
-# A model entry's `label:` names its variants in reports (+ the options that vary within the entry).
-ENTRY_LABEL = "label"
-# The keys of a model entry that are not the architecture's options.
-ENTRY_KEYS = ("arch", TRAIN_OVERRIDE, ENTRY_LABEL)
-
-# Options every architecture takes that act after training: runs differing only in these share a checkpoint.
-EVAL_ONLY_OPTIONS: dict[str, Any] = {
-    "crf": (bool, Field(False, description="dense CRF post-processing of the predictions (eval.crf sets it up)")),
-}
-
-
-@functools.cache
-def options_model(arch: str) -> type[BaseModel]:
-    """The pydantic model of an architecture's options: its builder's keyword arguments + eval-only ones."""
-    builder = MODELS[arch]
-    hints = typing.get_type_hints(builder, include_extras=True)
-    fields = {name: (hints[name], p.default)
-              for name, p in inspect.signature(builder).parameters.items()
-              if p.kind is inspect.Parameter.KEYWORD_ONLY}
-    return create_model(f"{arch}_options", __config__=STRICT, **fields, **EVAL_ONLY_OPTIONS)
-
-
-def load_suite(path: str | Path) -> Suite:
-    """Read and validate a suite file; every problem is reported at once as a ConfigError."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such suite file")
-    text = path.read_text(encoding="utf-8")
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
-    if data is None:
-        raise ConfigError(f"{path}: the suite file is empty")
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}:1: a suite must be a mapping of fields (name, seeds, dataset, ...)")
-    from .entries import model_problems, normalise_entry  # late: entries builds on this module's schema
-
-    lines = _line_index(root)
-    try:
-        suite = Suite.model_validate(data)
-    except ValidationError as exc:
-        problems = [describe(err) for err in exc.errors()]
-        if isinstance(data.get("models"), list):
-            problems += model_problems(data["models"], data.get("train"))
-        raise _config_error(path, problems, lines) from None
-    problems = model_problems(suite.models, data["train"])
-    if problems:
-        raise _config_error(path, problems, lines)
-    suite.models = [normalise_entry(e) for e in suite.models]
-    return suite
 
 
 def describe(err: dict) -> tuple[tuple, str]:
@@ -275,53 +208,3 @@ def describe(err: dict) -> tuple[tuple, str]:
     if kind not in ("value_error",) and "input" in err and not isinstance(err["input"], (dict, list)):
         msg += f" (got {err['input']!r})"
     return loc, msg
-
-
-def _config_error(path: Path, problems: list[tuple[tuple, str]], lines: dict[tuple, int]) -> ConfigError:
-    rendered = []
-    for loc, msg in problems:
-        while loc and isinstance(loc[-1], int) and loc not in lines:
-            loc = loc[:-1]  # a scalar the schema expanded (image_size: 8) is reported once
-        line = next((lines[loc[:n]] for n in range(len(loc), -1, -1) if loc[:n] in lines), 1)
-        text = f"{path}:{line}: {_dotted(loc) or '(top level)'}: {msg}"
-        if text not in rendered:
-            rendered.append(text)
-    head = f"{path}: {len(rendered)} problems in the suite:\n" if len(rendered) > 1 else ""
-    return ConfigError(head + "\n".join(rendered))
-
-
-def _dotted(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _line_index(node: yaml.Node | None, loc: tuple = ()) -> dict[tuple, int]:
-    """Map each field path in the YAML document to its 1-based line (keys point at the key)."""
-    if node is None:
-        return {}
-    index = {loc: node.start_mark.line + 1}
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            index.update(_line_index(value, loc + (key.value,)))
-            index[loc + (key.value,)] = key.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            index.update(_line_index(item, loc + (i,)))
-    return index
-
-
-def json_schema() -> dict:
-    """The suite's JSON schema, with each architecture's options (a value or a list = an axis)."""
-    entries = []
-    for arch in MODELS:
-        fields = {name: (Union[f.annotation, list[f.annotation]], f.default)  # type: ignore[valid-type]
-                  for name, f in options_model(arch).model_fields.items()}
-        train = (dict[str, Any] | None, Field(None, description="training fields overriding the suite's `train`"))
-        label = (str | None, Field(None, description="the variants' name in reports, e.g. DeepLab-v1 LargeFOV"))
-        entries.append(create_model(f"{arch}_entry", __config__=STRICT, arch=(Literal[arch], ...),
-                                    **{TRAIN_OVERRIDE: train, ENTRY_LABEL: label}, **fields))
-    entry_type = Annotated[Union[tuple(entries)], Field(discriminator="arch")] if len(entries) > 1 else entries[0]
-    schema_model = create_model("Suite", __base__=Suite, models=(list[entry_type], Field(min_length=1)))
-    return schema_model.model_json_schema()

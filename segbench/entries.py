@@ -1,13 +1,41 @@
 """A suite's model entries: options checked against each builder's signature, option combinations the
-builder refuses, per-entry `train:` overrides, and the normalised entry that the matrix expands."""
+builder refuses, per-entry `train:` overrides, the normalised entry that the matrix expands, and the
+suite's JSON schema with each architecture's options."""
 
+import functools
+import inspect
 import itertools
-from typing import Any
+import typing
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError, create_model
 
-from .config import ENTRY_KEYS, ENTRY_LABEL, EVAL_ONLY_OPTIONS, TRAIN_OVERRIDE, TrainConfig, describe, options_model
-from .models import MODELS
+from .config import STRICT, Suite, TrainConfig, describe
+from .models import MODELS, build_on_meta
+
+# A model entry's `train:` mapping overrides these suite-level training fields for that entry's runs.
+TRAIN_OVERRIDE = "train"
+# A model entry's `label:` names its variants in reports (+ the options that vary within the entry).
+ENTRY_LABEL = "label"
+# The keys of a model entry that are not the architecture's options.
+ENTRY_KEYS = ("arch", TRAIN_OVERRIDE, ENTRY_LABEL)
+
+# Options every architecture takes that act after training: runs differing only in these share a checkpoint.
+EVAL_ONLY_OPTIONS: dict[str, Any] = {
+    "crf": (bool, Field(False, description="dense CRF post-processing of the predictions (eval.crf sets it up)")),
+}
+
+
+@functools.cache
+def options_model(arch: str) -> type[BaseModel]:
+    """The pydantic model of an architecture's options: its builder's keyword arguments + eval-only ones."""
+    builder = MODELS[arch]
+    hints = typing.get_type_hints(builder, include_extras=True)
+    fields = {name: (hints[name], p.default)
+              for name, p in inspect.signature(builder).parameters.items()
+              if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    return create_model(f"{arch}_options", __config__=STRICT, **fields, **EVAL_ONLY_OPTIONS)
+
 
 
 def model_problems(entries: list, train: Any) -> list[tuple[tuple, str]]:
@@ -59,16 +87,14 @@ def _merge_train(base: dict[str, Any], override: dict[str, Any]) -> dict[str, An
     return {**base, **override}
 
 
-def resolved_train(suite: Any, entry: dict[str, Any]) -> dict[str, Any]:
+def resolved_train(suite: Suite, entry: dict[str, Any]) -> TrainConfig:
     """The training settings of an entry's runs: the suite's `train`, overridden by the entry's `train:`."""
     merged = _merge_train(suite.train.model_dump(mode="json"), entry.get(TRAIN_OVERRIDE) or {})
-    return TrainConfig.model_validate(merged).model_dump(mode="json")
+    return TrainConfig.model_validate(merged)
 
 
 def _builder_problems(arch: str, entry: dict, loc: tuple) -> list[tuple[tuple, str]]:
     """Combinations of valid options that the builder refuses (e.g. DeepLab v1 on a ResNet)."""
-    from .models import build_on_meta  # late: building needs torch's model code only here
-
     axes = {k: v if isinstance(v, list) else [v] for k, v in entry.items()
             if k not in ENTRY_KEYS and k not in EVAL_ONLY_OPTIONS}
     problems = []
@@ -115,3 +141,18 @@ def normalise_entry(entry: dict) -> dict[str, Any]:
             values = value if isinstance(value, list) else [value]
             axes[key] = [getattr(model.model_validate({key: v}), key) for v in values]
     return axes
+
+
+def json_schema() -> dict:
+    """The suite's JSON schema, with each architecture's options (a value or a list = an axis)."""
+    entries = []
+    for arch in MODELS:
+        fields = {name: (Union[f.annotation, list[f.annotation]], f.default)  # type: ignore[valid-type]
+                  for name, f in options_model(arch).model_fields.items()}
+        train = (dict[str, Any] | None, Field(None, description="training fields overriding the suite's `train`"))
+        label = (str | None, Field(None, description="the variants' name in reports, e.g. DeepLab-v1 LargeFOV"))
+        entries.append(create_model(f"{arch}_entry", __config__=STRICT, arch=(Literal[arch], ...),
+                                    **{TRAIN_OVERRIDE: train, ENTRY_LABEL: label}, **fields))
+    entry_type = Annotated[Union[tuple(entries)], Field(discriminator="arch")] if len(entries) > 1 else entries[0]
+    schema_model = create_model("Suite", __base__=Suite, models=(list[entry_type], Field(min_length=1)))
+    return schema_model.model_json_schema()

@@ -1,4 +1,5 @@
-"""The provenance fingerprint of a run: versions, git state, device, CPU, threads, a short machine id."""
+"""Where a run computes: the device it asks for, and the provenance fingerprint (versions, git state, device,
+CPU, threads, a short machine id)."""
 
 import functools
 import hashlib
@@ -12,6 +13,16 @@ from typing import Any
 import torch
 
 import segbench
+
+from .errors import SegbenchError
+
+
+def resolve_device(requested: str) -> torch.device:
+    """`auto` picks CUDA when available; asking for CUDA without it is a user error."""
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise SegbenchError("the suite asks for device 'cuda' but torch sees no CUDA device; "
+                            "set 'device: auto' or 'device: cpu' in the suite")
+    return torch.device("cuda" if requested != "cpu" and torch.cuda.is_available() else "cpu")
 
 
 @functools.cache

@@ -11,10 +11,6 @@ class ConfigError(SegbenchError):
     """A suite file that cannot be read or does not match the schema."""
 
 
-class DatasetError(SegbenchError):
-    """A data set that cannot be found, read or built."""
-
-
 class ScoreInputError(SegbenchError):
     """Label maps given to `segbench score` that cannot be compared."""
 

@@ -3,11 +3,14 @@
 import hashlib
 import itertools
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-from .config import ENTRY_KEYS, ENTRY_LABEL, EVAL_ONLY_OPTIONS, Suite, options_model
-from .entries import resolved_train
+from pydantic import BaseModel
+
+from .config import EvalConfig, ProbeConfig, ShapesConfig, Suite, TrainConfig
+from .entries import ENTRY_KEYS, ENTRY_LABEL, EVAL_ONLY_OPTIONS, options_model, resolved_train
+from .text import option_text
 
 
 @dataclass(frozen=True)
@@ -24,19 +27,24 @@ class RunSpec:
     arch: str
     options: dict[str, Any]
     seed: int
-    dataset: dict[str, Any]
-    train: dict[str, Any]
-    eval: dict[str, Any]
-    probe: dict[str, Any]      # speed/memory measurement settings: part of run_id, not of train_key
+    dataset: ShapesConfig
+    train: TrainConfig
+    eval: EvalConfig
+    probe: ProbeConfig         # speed/memory measurement settings: part of run_id, not of train_key
     device: str = field(compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The record's `spec`: every field, the sections as JSON."""
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
 
     @property
     def model_options(self) -> dict[str, Any]:
         """The builder's arguments: the options without the eval-only ones."""
         return {k: v for k, v in self.options.items() if k not in EVAL_ONLY_OPTIONS}
+
+
+def _plain(value: Any) -> Any:
+    return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
 
 
 def short_hash(obj: Any, length: int = 10) -> str:
@@ -49,11 +57,10 @@ def expand(suite: Suite) -> list[RunSpec]:
     """The run matrix: each entry's axes as a grid, in suite order, times the seeds."""
     variants = _variants(suite)
     labels = _labels(variants)
-    dataset, evaluation = suite.dataset.model_dump(mode="json"), suite.eval.model_dump(mode="json")
-    probe = suite.probe.model_dump(mode="json")
+    dataset, evaluation, probe = (_plain(section) for section in (suite.dataset, suite.eval, suite.probe))
     specs = []
     for order, v in enumerate(variants):
-        arch, options, train = v.arch, v.options, v.train
+        arch, options, train = v.arch, v.options, _plain(v.train)
         train_opts = {k: x for k, x in options.items() if k not in EVAL_ONLY_OPTIONS}  # = RunSpec.model_options
         variant = {"arch": arch, "options": options, "dataset": dataset, "train": train, "eval": evaluation,
                    "probe": probe}
@@ -65,8 +72,8 @@ def expand(suite: Suite) -> list[RunSpec]:
             specs.append(RunSpec(
                 run_id=f"{arch}-{short_hash({**variant, 'seed': seed})}", train_key=train_key,
                 variant_key=short_hash(variant), label=labels[order], order=order, suite=suite.name,
-                suite_version=suite.version, arch=arch, options=options, seed=seed, dataset=dataset,
-                train=train, eval=evaluation, probe=probe, device=suite.device))
+                suite_version=suite.version, arch=arch, options=options, seed=seed, dataset=suite.dataset,
+                train=v.train, eval=suite.eval, probe=suite.probe, device=suite.device))
     return specs
 
 
@@ -74,7 +81,7 @@ def expand(suite: Suite) -> list[RunSpec]:
 class _Variant:
     arch: str
     options: dict[str, Any]   # resolved, defaults included
-    train: dict[str, Any]     # resolved training settings
+    train: TrainConfig        # resolved training settings
     label: str | None         # the entry's `label:`, if it has one
     entry_axes: tuple[str, ...]  # the options that take several values in the entry
 
@@ -89,7 +96,7 @@ def _variants(suite: Suite) -> list[_Variant]:
         entry_axes = tuple(k for k, v in axes.items() if len(v) > 1)
         for values in itertools.product(*axes.values()):
             options = model.model_validate(dict(zip(axes, values))).model_dump(mode="json")
-            key = short_hash([entry["arch"], options, train])
+            key = short_hash([entry["arch"], options, _plain(train)])
             if key not in seen:
                 seen.add(key)
                 variants.append(_Variant(entry["arch"], options, train, entry.get(ENTRY_LABEL), entry_axes))
@@ -102,17 +109,14 @@ def _labels(variants: list[_Variant]) -> list[str]:
     labels = []
     for v in variants:
         if v.label:
-            labels.append(" ".join([v.label] + [f"{k}={_short(v.options[k])}" for k in v.entry_axes]))
+            labels.append(" ".join([v.label] + [f"{k}={option_text(v.options[k])}" for k in v.entry_axes]))
             continue
         others = [o for o in variants if o.arch == v.arch]
-        varying = [f"{k}={_short(x)}" for k, x in v.options.items() if any(o.options.get(k) != x for o in others)]
-        varying += [f"train.{k}={_short(x)}" for k, x in v.train.items() if any(o.train.get(k) != x for o in others)]
+        varying = [f"{k}={option_text(x)}" for k, x in v.options.items()
+                   if any(o.options.get(k) != x for o in others)]
+        varying += [f"train.{k}={option_text(x)}" for k, x in v.train if any(getattr(o.train, k) != x for o in others)]
         labels.append(" ".join([v.arch] + varying))
     return labels
-
-
-def _short(value: Any) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def shard(specs: list[RunSpec], index: int, count: int) -> list[RunSpec]:

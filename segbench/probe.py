@@ -20,7 +20,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .config import TrainConfig
+from .config import ProbeConfig, TrainConfig
+from .crf.params import CRFParams
 from .train import make_optimizer, segmentation_loss
 
 MB = 2**20
@@ -122,7 +123,7 @@ def cuda_peak_mb(fn: Callable[[], Any], device: torch.device) -> tuple[float, fl
     return torch.cuda.max_memory_allocated(device) / MB, torch.cuda.max_memory_reserved(device) / MB
 
 
-def train_step_peak_mb(model: nn.Module, x: torch.Tensor, target: torch.Tensor, train_cfg: dict[str, Any],
+def train_step_peak_mb(model: nn.Module, x: torch.Tensor, target: torch.Tensor, train_cfg: TrainConfig,
                        autocast: Callable[[], Any], device: torch.device) -> float | None:
     """Peak memory of a training step (the run's optimizer, random targets); the weights, buffers,
     gradients and mode of `model` are restored afterwards.
@@ -154,13 +155,13 @@ def train_step_peak_mb(model: nn.Module, x: torch.Tensor, target: torch.Tensor, 
 
 
 @contextlib.contextmanager
-def probe_conditions(model: nn.Module, cfg: dict[str, Any], device: torch.device) -> Iterator[None]:
+def probe_conditions(model: nn.Module, cfg: ProbeConfig, device: torch.device) -> Iterator[None]:
     """Threads, cuDNN autotuning and memory format as `cfg` asks, the model in eval mode and the random
     state forked; all restored on exit."""
     threads, benchmark, training = torch.get_num_threads(), torch.backends.cudnn.benchmark, model.training
-    torch.set_num_threads(cfg["threads"] or threads)
-    torch.backends.cudnn.benchmark = cfg["cudnn_benchmark"]
-    if cfg["channels_last"]:
+    torch.set_num_threads(cfg.threads or threads)
+    torch.backends.cudnn.benchmark = cfg.cudnn_benchmark
+    if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
     try:
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
@@ -169,7 +170,7 @@ def probe_conditions(model: nn.Module, cfg: dict[str, Any], device: torch.device
     finally:
         torch.set_num_threads(threads)
         torch.backends.cudnn.benchmark = benchmark
-        if cfg["channels_last"]:
+        if cfg.channels_last:
             model.to(memory_format=torch.contiguous_format)
         model.train(training)
 
@@ -180,11 +181,11 @@ def random_input(shape: list[int], device: torch.device, channels_last: bool) ->
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
-def inference(model: nn.Module, cfg: dict[str, Any],
+def inference(model: nn.Module, cfg: ProbeConfig,
               device: torch.device) -> tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[], Any]]:
     """(forward(x) in inference mode with the probe's autocast and compile options, autocast())."""
-    net = torch.compile(model) if cfg["compile"] else model
-    dtype = AMP_DTYPES.get(cfg["amp"])
+    net = torch.compile(model) if cfg.compile else model
+    dtype = AMP_DTYPES.get(cfg.amp)
 
     def autocast():
         return torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
@@ -195,13 +196,13 @@ def inference(model: nn.Module, cfg: dict[str, Any],
     return forward, autocast
 
 
-def postprocess_ms(logits: torch.Tensor, cfg: dict[str, Any], device: torch.device,
-                   crf_params: Any = None) -> dict[str, Any]:
+def postprocess_ms(logits: torch.Tensor, cfg: ProbeConfig, device: torch.device,
+                   crf_params: CRFParams | None = None) -> dict[str, Any]:
     """Per-image post-processing times: the argmax every run does, and the dense CRF where used
     (softmax, copy to the CPU and segbench.crf.crf_image on one image, in this process). The CRF's
     cost depends on the image (random noise is ~5x slower than a scene): it gets a `shapes` scene."""
     n = logits.shape[0]
-    argmax = [t / n for t in time_ms(lambda: logits.argmax(1), cfg["repeats"], device)]
+    argmax = [t / n for t in time_ms(lambda: logits.argmax(1), cfg.repeats, device)]
     crf = None
     if crf_params is not None:
         from .crf import crf_image
@@ -213,7 +214,7 @@ def postprocess_ms(logits: torch.Tensor, cfg: dict[str, Any], device: torch.devi
         def one_crf() -> None:
             crf_image(torch.softmax(logits[0].float(), 0).cpu().numpy(), image, crf_params)
         one_crf()
-        crf = summary(time_ms(one_crf, cfg["crf_repeats"], torch.device("cpu")), 1)
+        crf = summary(time_ms(one_crf, cfg.crf_repeats, torch.device("cpu")), 1)
     return {"argmax": summary(argmax, 0), "crf": crf}
 
 
@@ -224,46 +225,46 @@ def end_to_end_ms(latency: dict[str, Any], post: dict[str, Any], batch: int) -> 
             "postprocess": name}
 
 
-def throughput(forward: Callable, shape: list[int], cfg: dict[str, Any], device: torch.device) -> dict[str, Any]:
+def throughput(forward: Callable, shape: list[int], cfg: ProbeConfig, device: torch.device) -> dict[str, Any]:
     """Images/s at `throughput_batch`, over `throughput_repeats` passes after one warm-up pass."""
-    x = random_input([cfg["throughput_batch"], *shape[1:]], device, cfg["channels_last"])
+    x = random_input([cfg.throughput_batch, *shape[1:]], device, cfg.channels_last)
     forward(x)
-    seconds = sum(time_ms(lambda: forward(x), cfg["throughput_repeats"], device)) / 1e3
-    return {"batch": cfg["throughput_batch"], "repeats": cfg["throughput_repeats"],
-            "images_per_s": cfg["throughput_batch"] * cfg["throughput_repeats"] / seconds}
+    seconds = sum(time_ms(lambda: forward(x), cfg.throughput_repeats, device)) / 1e3
+    return {"batch": cfg.throughput_batch, "repeats": cfg.throughput_repeats,
+            "images_per_s": cfg.throughput_batch * cfg.throughput_repeats / seconds}
 
 
-def measure(model: nn.Module, cfg: dict[str, Any], in_channels: int, device: torch.device,
-            crf_params: Any = None, train_cfg: dict[str, Any] | None = None) -> dict[str, Any]:
+def measure(model: nn.Module, cfg: ProbeConfig, in_channels: int, device: torch.device,
+            crf_params: CRFParams | None = None, train_cfg: TrainConfig | None = None) -> dict[str, Any]:
     """The probe block of a run record for `model` (already on `device`), as `cfg` (a resolved
     ProbeConfig) asks; `crf_params` adds the dense CRF's time, `train_cfg` picks the optimizer."""
-    shape = [cfg["batch"], in_channels, *cfg["image_size"]]
+    shape = [cfg.batch, in_channels, *cfg.image_size]
     with probe_conditions(model, cfg, device):
         threads = torch.get_num_threads()
-        x = random_input(shape, device, cfg["channels_last"])
+        x = random_input(shape, device, cfg.channels_last)
         flops = count_flops(model, x)
         forward, autocast = inference(model, cfg, device)
-        for _ in range(cfg["warmup"]):
+        for _ in range(cfg.warmup):
             forward(x)
-        latency = summary(time_ms(lambda: forward(x), cfg["repeats"], device), cfg["warmup"])
+        latency = summary(time_ms(lambda: forward(x), cfg.repeats, device), cfg.warmup)
         logits = forward(x)
         post = postprocess_ms(logits, cfg, device, crf_params)
         memory = _memory(model, x, logits, forward, autocast, cfg, train_cfg or _default_training(), device)
         rate = throughput(forward, shape, cfg, device)
-    return {"config": cfg, "method": methods(cfg, device, threads), "input_shape": shape,
+    return {"config": cfg.model_dump(mode="json"), "method": methods(cfg, device, threads), "input_shape": shape,
             "latency_ms": latency, "postprocess_ms": post, "end_to_end_ms": end_to_end_ms(latency, post, shape[0]),
             "throughput": rate, "memory": memory, "flops": flops, "gflops": flops / 1e9, "gmacs": flops / 2e9,
-            "options": {"channels_last": cfg["channels_last"], "amp": cfg["amp"], "threads": threads,
-                        "cudnn_benchmark": cfg["cudnn_benchmark"], "compile": cfg["compile"]}}
+            "options": {"channels_last": cfg.channels_last, "amp": cfg.amp, "threads": threads,
+                        "cudnn_benchmark": cfg.cudnn_benchmark, "compile": cfg.compile}}
 
 
-def _default_training() -> dict[str, Any]:
+def _default_training() -> TrainConfig:
     """TrainConfig's defaults: the optimizer of a profiled model's training step (the length is unused)."""
-    return TrainConfig(iterations=1).model_dump(mode="json")
+    return TrainConfig(iterations=1)
 
 
 def _memory(model: nn.Module, x: torch.Tensor, logits: torch.Tensor, forward: Callable, autocast: Callable,
-            cfg: dict[str, Any], train_cfg: dict[str, Any], device: torch.device) -> dict[str, Any]:
+            cfg: ProbeConfig, train_cfg: TrainConfig, device: torch.device) -> dict[str, Any]:
     """Peaks of inference at the probe's input and of a training step at the probe's image size on at
     least 2 images (batch norm cannot train on one value per channel)."""
     if device.type == "cuda":
@@ -273,12 +274,12 @@ def _memory(model: nn.Module, x: torch.Tensor, logits: torch.Tensor, forward: Ca
     train_shape = [max(2, x.shape[0]), *x.shape[1:]]
     target = torch.randint(logits.shape[1], (train_shape[0], *logits.shape[2:]),
                            generator=torch.Generator().manual_seed(0)).to(device)
-    train_x = random_input(train_shape, device, cfg["channels_last"])
+    train_x = random_input(train_shape, device, cfg.channels_last)
     return {"inference_peak_mb": peak, "reserved_mb": reserved, "train_step_input_shape": train_shape,
             "train_step_peak_mb": train_step_peak_mb(model, train_x, target, train_cfg, autocast, device)}
 
 
-def methods(cfg: dict[str, Any], device: torch.device, threads: int) -> dict[str, str]:
+def methods(cfg: ProbeConfig, device: torch.device, threads: int) -> dict[str, str]:
     """One sentence per figure saying how it was measured."""
     timer = ("CUDA events around each pass, waited on before the next" if device.type == "cuda"
              else "time.perf_counter around each pass")
@@ -292,11 +293,11 @@ def methods(cfg: dict[str, Any], device: torch.device, threads: int) -> dict[str
                   "one and 0.1 s) and over training steps on max(2, N) images from the first (gradients and "
                   "optimizer state included); weights loaded before the probe are not included")
     return {
-        "latency": (f"{cfg['warmup']} untimed warm-up passes, then {cfg['repeats']} timed forward passes of a random "
-                    f"input already on {device.type} in torch.inference_mode() (amp {cfg['amp']}, channels_last "
-                    f"{cfg['channels_last']}, compile {cfg['compile']}), {timer}, {threads} torch threads; data "
+        "latency": (f"{cfg.warmup} untimed warm-up passes, then {cfg.repeats} timed forward passes of a random "
+                    f"input already on {device.type} in torch.inference_mode() (amp {cfg.amp}, channels_last "
+                    f"{cfg.channels_last}, compile {cfg.compile}), {timer}, {threads} torch threads; data "
                     f"loading, host-to-device copies and metrics excluded; post-processing timed per image apart"),
-        "throughput": (f"{cfg['throughput_repeats']} timed passes of {cfg['throughput_batch']} images after one "
+        "throughput": (f"{cfg.throughput_repeats} timed passes of {cfg.throughput_batch} images after one "
                        f"warm-up pass at that batch; images / summed pass time"),
         "memory": memory,
         "flops": "torch.utils.flop_counter.FlopCounterMode at input_shape; GMACs = FLOPs / 2",

@@ -2,7 +2,7 @@
 
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ def record_path(results_dir: Path, run_id: str) -> Path:
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON through a temporary file and os.replace: a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _create_temp(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=1, sort_keys=True, allow_nan=False)
@@ -31,6 +31,17 @@ def write_json_atomic(path: Path, data: Any) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def _create_temp(path: Path) -> tuple[int, Path]:
+    """A new file beside `path`, with open()'s mode 0666 & ~umask (mkstemp's 0600 would lock out the group)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
 
 
 def json_safe(value: Any) -> Any:

@@ -10,45 +10,15 @@ from typing import Any
 import torch
 
 from . import data, models, records
-from .config import Suite
-from .crf import CRFParams, CRFPostProcess
-from .errors import SegbenchError
+from .crf import CRFPostProcess
+from .environment import environment, resolve_device
 from .evaluate import evaluate
-from .matrix import RunSpec, short_hash
-from .metrics import DEFINITIONS, HIGHER_IS_BETTER
-from .environment import environment
+from .matrix import RunSpec
+from .metric_info import DEFINITIONS, HIGHER_IS_BETTER
 from .probe import measure, parameter_counts
 from .progress import Progress
 from .samples import sample_indices, samples_block
-from .train import fit, seed_everything
-
-
-@dataclass
-class Shared:
-    """What the runs of one suite invocation share: rendered data sets and the CRF worker pool."""
-
-    datasets: dict[tuple[str, str], data.InMemory] = field(default_factory=dict)
-    crf: dict[str, CRFPostProcess] = field(default_factory=dict)
-
-    def dataset(self, spec: RunSpec, split: str) -> data.InMemory:
-        key = (short_hash(spec.dataset), split)
-        if key not in self.datasets:
-            self.datasets[key] = data.InMemory(data.build(spec.dataset, split))
-        return self.datasets[key]
-
-    def postprocess(self, spec: RunSpec) -> CRFPostProcess | None:
-        """The dense CRF for runs with `crf: true` (one process pool per suite invocation)."""
-        if not spec.options.get("crf"):
-            return None
-        key = short_hash(spec.eval["crf"])
-        if key not in self.crf:
-            pool = next(iter(self.crf.values())).pool if self.crf else None
-            self.crf[key] = CRFPostProcess(CRFParams(**spec.eval["crf"]), pool)
-        return self.crf[key]
-
-    def close(self) -> None:
-        if self.crf:
-            next(iter(self.crf.values())).pool.close()  # one pool serves every CRF setting
+from .train import fit
 
 
 @dataclass
@@ -59,106 +29,133 @@ class Summary:
     failed: list[str] = field(default_factory=list)
 
 
-def resolve_device(requested: str) -> torch.device:
-    """`auto` picks CUDA when available; asking for CUDA without it is a user error."""
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise SegbenchError("the suite asks for device 'cuda' but torch sees no CUDA device; "
-                            "set 'device: auto' or 'device: cpu' in the suite")
-    return torch.device("cuda" if requested != "cpu" and torch.cuda.is_available() else "cpu")
-
-
-def run_suite(suite: Suite, specs: list[RunSpec], results_dir: Path, progress: Progress,
-              rerun: bool = False) -> Summary:
+def run_suite(specs: list[RunSpec], results_dir: Path, progress: Progress, rerun: bool = False) -> Summary:
     """Run `specs` (a suite's expanded matrix, maybe one shard); failures are recorded, not raised."""
-    device = resolve_device(suite.device)
-    summary = Summary(Path(results_dir))
-    shared = Shared()
-    groups: dict[str, list[RunSpec]] = {}
-    for spec in specs:
-        groups.setdefault(spec.train_key, []).append(spec)
-    progress.start(len(specs))
-    try:
-        for group in groups.values():
-            pending = [s for s in group if rerun or not records.completed(results_dir, s.run_id)]
-            for spec in group:
-                if spec not in pending:
-                    summary.skipped.append(spec.run_id)
-                    progress.skipped(spec)
-            if pending:
-                _run_group(pending, results_dir, device, progress, rerun, summary, shared)
-    finally:
-        shared.close()
-    progress.finish(summary)
-    return summary
+    return SuiteRunner(Path(results_dir), progress, rerun).run(specs)
 
 
-def _run_group(pending: list[RunSpec], results_dir: Path, device: torch.device, progress: Progress,
-               rerun: bool, summary: Summary, shared: Shared) -> None:
-    """Train (or load) the shared checkpoint, then evaluate each pending run on it."""
-    started = time.perf_counter()
-    try:
-        train_set, val = (shared.dataset(pending[0], split) for split in ("train", "val"))
-        model, train_info = _trained_model(pending[0], train_set, results_dir, device, progress, rerun)
-    except Exception as exc:  # noqa: BLE001 - a failing run must not stop the suite
-        for spec in pending:
-            _fail(spec, exc, results_dir, device, progress, summary, time.perf_counter() - started)
-        return
-    for spec in pending:
-        t0 = time.perf_counter()
+class SuiteRunner:
+    """One invocation over a results folder: what its runs share (the device, rendered data sets, one
+    CRF worker pool) and what it has done so far (the summary)."""
+
+    def __init__(self, results_dir: Path, progress: Progress, rerun: bool = False):
+        self.results_dir, self.progress, self.rerun = results_dir, progress, rerun
+        self.summary = Summary(results_dir)
+        self._datasets: dict[tuple, data.InMemory] = {}
+        self._crf: dict[Any, CRFPostProcess] = {}
+
+    def run(self, specs: list[RunSpec]) -> Summary:
+        """Each checkpoint's runs in turn: train (or reuse) once, then evaluate every pending run on it."""
+        groups: dict[str, list[RunSpec]] = {}
+        for spec in specs:
+            groups.setdefault(spec.train_key, []).append(spec)
+        self.device = resolve_device(specs[0].device) if specs else torch.device("cpu")
+        self.progress.start(len(specs))
         try:
-            progress.evaluating(spec)
-            crf = shared.postprocess(spec)
-            if crf:
-                crf.pool.reset_stats()
-            scores = evaluate(model, val, spec.eval["batch_size"], spec.eval["boundary_tolerance"], device,
-                              postprocess=crf, on_batch=progress.eval_step, keep=sample_indices(len(val)))
-            if crf:
-                scores["crf"] = {"params": spec.eval["crf"], "seconds_per_image": crf.seconds_per_image,
-                                 "workers": crf.pool.workers}
-            probe = _probe(model, spec, device, crf)
-            record = _record(spec, device, "ok", None) | scores_block(scores, val, spec) | probe | {
-                "train": train_info, "model": {"params": parameter_counts(model)},
-                "wall_s": time.perf_counter() - t0 + _training_time_spent(spec, pending[0], train_info)}
-            records.write_record(results_dir, record)
-            summary.succeeded.append(spec.run_id)
-            progress.done(spec, record)
-        except Exception as exc:  # noqa: BLE001
-            _fail(spec, exc, results_dir, device, progress, summary, time.perf_counter() - t0)
+            for group in groups.values():
+                pending = [s for s in group if self.rerun or not records.completed(self.results_dir, s.run_id)]
+                for spec in group:
+                    if spec not in pending:
+                        self.summary.skipped.append(spec.run_id)
+                        self.progress.skipped(spec)
+                if pending:
+                    self._run_group(pending)
+        finally:
+            self._close()
+        self.progress.finish(self.summary)
+        return self.summary
 
+    def _run_group(self, pending: list[RunSpec]) -> None:
+        """Train (or load) the shared checkpoint, then evaluate each pending run on it."""
+        started = time.perf_counter()
+        try:
+            train_set = self._dataset(pending[0], "train")
+            model, train_info = self._trained_model(pending[0], train_set)
+        except Exception as exc:  # noqa: BLE001 - a failing run must not stop the suite
+            for spec in pending:
+                self._fail(spec, exc, time.perf_counter() - started)
+            return
+        for spec in pending:
+            t0 = time.perf_counter()
+            try:
+                training_s = train_info["wall_s"] if spec is pending[0] and not train_info["checkpoint_reused"] else 0.0
+                self._evaluate(spec, model, train_info, training_s)
+            except Exception as exc:  # noqa: BLE001
+                self._fail(spec, exc, time.perf_counter() - t0)
 
-def _probe(model: torch.nn.Module, spec: RunSpec, device: torch.device,
-           crf: CRFPostProcess | None) -> dict[str, Any]:
-    """{"probe": latency, throughput, memory, FLOPs} when the suite's probe is enabled, else {}."""
-    if not spec.probe["enabled"]:
-        return {}
-    return {"probe": measure(model, spec.probe, spec.options.get("in_channels", 3), device,
-                             crf.params if crf else None, spec.train)}
+    def _evaluate(self, spec: RunSpec, model: torch.nn.Module, train_info: dict[str, Any], training_s: float) -> None:
+        """Evaluate and probe one run and write its record; `training_s` is the training time charged to it."""
+        t0 = time.perf_counter()
+        self.progress.evaluating(spec)
+        val = self._dataset(spec, "val")
+        crf = self._postprocess(spec)
+        if crf:
+            crf.pool.reset_stats()
+        scores = evaluate(model, val, spec.eval.batch_size, spec.eval.boundary_tolerance, self.device,
+                          postprocess=crf, on_batch=self.progress.eval_step, keep=sample_indices(len(val)))
+        if crf:
+            scores["crf"] = {"params": spec.eval.crf.model_dump(mode="json"),
+                             "seconds_per_image": crf.seconds_per_image, "workers": crf.pool.workers}
+        probe = {"probe": measure(model, spec.probe, spec.options.get("in_channels", 3), self.device,
+                                  crf.params if crf else None, spec.train)} if spec.probe.enabled else {}
+        record = self._record(spec, "ok", None) | scores_block(scores, val, spec) | probe | {
+            "train": train_info, "model": {"params": parameter_counts(model)},
+            "wall_s": time.perf_counter() - t0 + training_s}
+        records.write_record(self.results_dir, record)
+        self.summary.succeeded.append(spec.run_id)
+        self.progress.done(spec, record)
 
+    def _dataset(self, spec: RunSpec, split: str) -> data.InMemory:
+        """The split of the spec's data set, rendered once per invocation."""
+        key = (spec.dataset, split)
+        if key not in self._datasets:
+            self._datasets[key] = data.InMemory(data.build(spec.dataset, split))
+        return self._datasets[key]
 
-def _training_time_spent(spec: RunSpec, first: RunSpec, train_info: dict[str, Any]) -> float:
-    """Training time charged to this run: the first run of a group that trained now carries it."""
-    return train_info["wall_s"] if spec is first and not train_info["checkpoint_reused"] else 0.0
+    def _postprocess(self, spec: RunSpec) -> CRFPostProcess | None:
+        """The dense CRF for runs with `crf: true` (one process pool per invocation, for every setting)."""
+        if not spec.options.get("crf"):
+            return None
+        if spec.eval.crf not in self._crf:
+            pool = next(iter(self._crf.values())).pool if self._crf else None
+            self._crf[spec.eval.crf] = CRFPostProcess(spec.eval.crf, pool)
+        return self._crf[spec.eval.crf]
 
+    def _close(self) -> None:
+        if self._crf:
+            next(iter(self._crf.values())).pool.close()
 
-def _trained_model(spec: RunSpec, train_set: Any, results_dir: Path, device: torch.device, progress: Progress,
-                   rerun: bool) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """The model of `spec`'s train_key: from its checkpoint if one exists, else trained now and saved."""
-    seed_everything(spec.seed)
-    model = models.build(spec.arch, train_set.num_classes, **spec.model_options)
-    checkpoint = Path(results_dir) / "checkpoints" / f"{spec.train_key}.pt"
-    if checkpoint.is_file() and not rerun:
-        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        model.load_state_dict(saved["state_dict"])
-        progress.reused_checkpoint(spec, checkpoint)
-        return model.to(device), saved["train"] | {"checkpoint_reused": True}
-    progress.training(spec, spec.train["iterations"] or spec.train["epochs"])
-    info = fit(model, train_set, spec.train, spec.seed, device, on_step=progress.train_step)
-    info["checkpoint"] = str(checkpoint)
-    checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    tmp = checkpoint.with_suffix(".tmp")
-    torch.save({"state_dict": model.state_dict(), "train": info}, tmp)
-    tmp.replace(checkpoint)
-    return model, info | {"checkpoint_reused": False}
+    def _trained_model(self, spec: RunSpec, train_set: Any) -> tuple[torch.nn.Module, dict[str, Any]]:
+        """The model of `spec`'s train_key: from its checkpoint if one exists, else trained now and saved."""
+        with torch.random.fork_rng(devices=[]):  # the initial weights are a function of the seed alone
+            torch.manual_seed(spec.seed)
+            model = models.build(spec.arch, train_set.num_classes, **spec.model_options)
+        checkpoint = self.results_dir / "checkpoints" / f"{spec.train_key}.pt"
+        if checkpoint.is_file() and not self.rerun:
+            saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+            model.load_state_dict(saved["state_dict"])
+            self.progress.reused_checkpoint(spec, checkpoint)
+            return model.to(self.device), saved["train"] | {"checkpoint_reused": True}
+        self.progress.training(spec, spec.train.iterations or spec.train.epochs)
+        info = fit(model, train_set, spec.train, spec.seed, self.device, on_step=self.progress.train_step)
+        info["checkpoint"] = str(checkpoint)
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        tmp = checkpoint.with_suffix(".tmp")
+        torch.save({"state_dict": model.state_dict(), "train": info}, tmp)
+        tmp.replace(checkpoint)
+        return model, info | {"checkpoint_reused": False}
+
+    def _record(self, spec: RunSpec, status: str, error: str | None) -> dict[str, Any]:
+        return {"run_id": spec.run_id, "train_key": spec.train_key, "status": status, "error": error,
+                "spec": spec.to_dict(), "environment": environment(self.device),
+                "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+
+    def _fail(self, spec: RunSpec, exc: Exception, wall_s: float) -> None:
+        error = f"{type(exc).__name__}: {exc}"
+        record = self._record(spec, "failed", error) | {"traceback": traceback.format_exc(limit=-8), "wall_s": wall_s}
+        records.write_record(self.results_dir, record)
+        self.summary.failed.append(spec.run_id)
+        self.progress.failed(spec, error)
 
 
 def scores_block(scores: dict[str, Any], dataset: Any, spec: RunSpec) -> dict[str, Any]:
@@ -166,25 +163,9 @@ def scores_block(scores: dict[str, Any], dataset: Any, spec: RunSpec) -> dict[st
     return {
         "metrics": scores["metrics"], "per_class": scores["per_class"],
         "metric_info": {"higher_is_better": HIGHER_IS_BETTER, "definitions": DEFINITIONS,
-                        "boundary_tolerance": spec.eval["boundary_tolerance"]},
+                        "boundary_tolerance": spec.eval.boundary_tolerance},
         "eval": {"images": scores["images"], "wall_s": scores["wall_s"], "crf": scores.get("crf")},
         "data": {"num_classes": dataset.num_classes, "class_names": list(dataset.class_names),
                  "palette": [list(c) for c in dataset.palette], "ignore_index": dataset.ignore_index},
         "samples": samples_block(dataset, scores.get("kept", {})),
     }
-
-
-def _record(spec: RunSpec, device: torch.device, status: str, error: str | None) -> dict[str, Any]:
-    return {"run_id": spec.run_id, "train_key": spec.train_key, "status": status, "error": error,
-            "spec": spec.to_dict(), "environment": environment(device),
-            "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
-
-
-def _fail(spec: RunSpec, exc: Exception, results_dir: Path, device: torch.device, progress: Progress,
-          summary: Summary, wall_s: float) -> None:
-    error = f"{type(exc).__name__}: {exc}"
-    record = _record(spec, device, "failed", error) | {
-        "traceback": traceback.format_exc(limit=-8), "wall_s": wall_s}
-    records.write_record(results_dir, record)
-    summary.failed.append(spec.run_id)
-    progress.failed(spec, error)

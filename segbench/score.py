@@ -22,20 +22,47 @@ def read_label_map(path: Path) -> np.ndarray:
         raise ScoreInputError(f"{path}: cannot read the image ({exc})") from None
 
 
+def first_names(names: list[str], shown: int = 5) -> str:
+    """'a.png, b.png and 3 more': the first few of a list of file names."""
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+
+def count(n: int, noun: str) -> str:
+    """'1 file', '2 files'."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _refuse_jpeg(folder: Path, what: str) -> None:
+    """A folder of JPEG label maps and no PNG gets the reason it cannot be scored."""
+    if any(folder.glob("*.png")):
+        return
+    jpegs = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
+    if jpegs:
+        raise ScoreInputError(f"{what} {folder}: the folder holds {count(len(jpegs), 'JPEG file')} "
+                              f"({first_names(jpegs)}) and no PNG; label maps must be lossless PNG, because JPEG "
+                              "compression changes label values (around every class edge) and the scores would be "
+                              "wrong. Save the class indices as palette (mode P) or greyscale (mode L) PNG files.")
+
+
 def pair_files(pred_dir: Path, gt_dir: Path) -> list[tuple[Path, Path]]:
     """(prediction, ground truth) pairs by file name; every ground-truth file needs a prediction."""
     for d, what in ((pred_dir, "--pred"), (gt_dir, "--gt")):
         if not d.is_dir():
             raise ScoreInputError(f"{what} {d}: no such folder")
+        _refuse_jpeg(d, what)
     gts = sorted(gt_dir.glob("*.png"))
     if not gts:
         raise ScoreInputError(f"--gt {gt_dir}: the folder holds no .png label maps")
     missing = [g.name for g in gts if not (pred_dir / g.name).is_file()]
     if missing:
-        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise ScoreInputError(f"--pred {pred_dir}: no prediction for {len(missing)} of {len(gts)} ground-truth "
-                              f"files: {shown}")
+                              f"files: {first_names(missing)}")
     return [(pred_dir / g.name, g) for g in gts]
+
+
+def unmatched_predictions(pred_dir: Path, gt_dir: Path) -> list[str]:
+    """Names of the .png predictions that have no ground-truth file (they are not scored)."""
+    return sorted(p.name for p in pred_dir.glob("*.png") if not (gt_dir / p.name).is_file())
 
 
 def score_dirs(pred_dir: Path, gt_dir: Path, num_classes: int | None = None, ignore_index: int = 255,

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
+from .config import TrainConfig
 from .data.crops import ObjectCrops
 from .data.transforms import normalise
 
@@ -38,14 +39,14 @@ def train_loader(dataset: Dataset, batch_size: int, seed: int, num_workers: int,
                       persistent_workers=num_workers > 0)
 
 
-def batches(dataset: Dataset, cfg: dict[str, Any], seed: int, device: torch.device):
+def batches(dataset: Dataset, cfg: TrainConfig, seed: int, device: torch.device):
     """Endless training batches: the first `object_crops` steps from object-centred crops of
     `dataset` (DeconvNet's first training stage), the rest from `dataset` itself."""
-    if cfg["object_crops"]:  # the crops' loader is not kept: its workers end with the stage
-        crops = _repeat(train_loader(ObjectCrops(dataset, seed), cfg["batch_size"], seed, cfg["num_workers"], device))
-        yield from itertools.islice(crops, cfg["object_crops"])
+    if cfg.object_crops:  # the crops' loader is not kept: its workers end with the stage
+        crops = _repeat(train_loader(ObjectCrops(dataset, seed), cfg.batch_size, seed, cfg.num_workers, device))
+        yield from itertools.islice(crops, cfg.object_crops)
         crops.close()
-    yield from _repeat(train_loader(dataset, cfg["batch_size"], seed, cfg["num_workers"], device))
+    yield from _repeat(train_loader(dataset, cfg.batch_size, seed, cfg.num_workers, device))
 
 
 def _repeat(loader: DataLoader):
@@ -59,29 +60,29 @@ def segmentation_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: 
     return total / (target != ignore_index).sum().clamp(min=1)
 
 
-def make_optimizer(model: nn.Module, cfg: dict[str, Any]) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     """SGD or AdamW on `model`'s parameters, with torch's fused (one kernel per step) implementation:
     on the CPU its step is 2.4-5.8x faster than the per-parameter loop (benchmarks/optimizer_step.py)."""
-    if cfg["optimizer"] == "adamw":
-        return torch.optim.AdamW(model.parameters(), lr=cfg["lr"], betas=(cfg["momentum"], 0.999),
-                                 weight_decay=cfg["weight_decay"], fused=True)
-    return torch.optim.SGD(model.parameters(), lr=cfg["lr"], momentum=cfg["momentum"],
-                           weight_decay=cfg["weight_decay"], fused=True)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(cfg.momentum, 0.999),
+                                 weight_decay=cfg.weight_decay, fused=True)
+    return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                           fused=True)
 
 
-def fit(model: nn.Module, dataset: Dataset, cfg: dict[str, Any], seed: int, device: torch.device,
+def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig, seed: int, device: torch.device,
         on_step: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Train `model` in place; returns the loss curve, wall time and training images/s.
 
     The loss is read back every `log_every` steps only, so that CUDA runs are not synchronised
     at every step; divergence is detected at those points.
     """
-    seed_everything(seed, cfg["deterministic"])
-    total = cfg["iterations"] or cfg["epochs"] * len(train_loader(dataset, cfg["batch_size"], seed, 0, device))
+    seed_everything(seed, cfg.deterministic)
+    total = cfg.iterations or cfg.epochs * len(train_loader(dataset, cfg.batch_size, seed, 0, device))
     model.to(device).train()
     optimizer = make_optimizer(model, cfg)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: (1 - it / total) ** cfg["poly_power"])
-    use_amp = cfg["amp"] and device.type == "cuda"
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: (1 - it / total) ** cfg.poly_power)
+    use_amp = cfg.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     log_every = max(1, total // 100)
     warmup = min(5, total // 10)   # steps left out of the throughput figure

@@ -28,6 +28,21 @@ def test_help_and_version():
     assert cli.invoke(app, ["--version"]).output.startswith("segbench ")
 
 
+
+@pytest.mark.parametrize("command", [[], ["run"], ["validate"], ["schema"], ["report"], ["models"], ["profile"],
+                                     ["score"]])
+def test_flags_show_no_value_in_help(command):
+    result = cli.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0 and "--help" in result.output
+    assert "<bool>" not in result.output
+
+
+def test_run_help_lists_its_flags_without_a_value_and_its_options_with_one():
+    result = cli.invoke(app, ["run", "--help"])
+    assert result.exit_code == 0
+    assert "--dry-run" in result.output and "--rerun" in result.output and "<bool>" not in result.output
+    assert "<path>" in result.output                                 # options that take a value keep their type
+
 def test_validate_good_and_bad(tiny_suite, write_suite):
     assert cli.invoke(app, ["validate", str(tiny_suite)]).exit_code == 0
     bad = write_suite(TINY_SUITE.replace("lr: 0.01", "lr: -1"), "bad.yaml")
@@ -64,7 +79,7 @@ def test_report_of_a_missing_folder(tmp_path):
 
 
 def test_a_failed_run_is_recorded_and_the_suite_goes_on(tmp_path, tiny_suite):
-    from segbench.config import load_suite
+    from segbench.suitefile import load_suite
     from segbench.matrix import expand
     broken, fine = expand(load_suite(tiny_suite))
     checkpoint = tmp_path / "results" / "tiny" / "checkpoints" / f"{broken.train_key}.pt"
@@ -135,6 +150,68 @@ def test_score_bad_inputs(tmp_path):
     result = cli.invoke(app, args)
     assert result.exit_code == 2 and "a RGB image is not a label map" in result.stderr
 
+
+
+def per_class_rows(output: str) -> dict[str, list[str]]:
+    """The per-class table of `segbench score`: class index -> [IoU, acc, BF1] cells."""
+    rows = {}
+    for line in output.splitlines():
+        cells = [c.strip() for c in line.strip().strip("│").split("│")]
+        if len(cells) == 4 and cells[0].isdigit():
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_score_prints_per_class_values(tmp_path):
+    gt_dir, pred_dir = tmp_path / "gt", tmp_path / "pred"
+    gt_dir.mkdir(), pred_dir.mkdir()
+    gt = np.zeros((4, 4), np.uint8)
+    gt[:, 2:] = 1
+    pred = gt.copy()
+    pred[3, 3] = 0
+    write_png(gt_dir / "a.png", gt)
+    write_png(pred_dir / "a.png", pred)
+    result = cli.invoke(app, ["score", "--pred", str(pred_dir), "--gt", str(gt_dir), "--num-classes", "3"])
+    assert result.exit_code == 0, result.output
+    # class 0: 8 target pixels all right, 1 false positive; class 1: 7 of 8 right. Every pixel of a 2-wide
+    # column is a boundary pixel and the tolerance is under a pixel, so BF1 counts exact matches only:
+    # class 0 P = 8/9, R = 1, F1 = 16/17; class 1 P = 1, R = 7/8, F1 = 14/15. Class 2 is absent.
+    assert per_class_rows(result.stdout) == {"0": ["88.89", "100.00", "94.12"], "1": ["87.50", "87.50", "93.33"],
+                                             "2": ["–", "–", "–"]}
+    assert "warning" not in result.stderr
+
+
+def test_score_warns_of_predictions_without_ground_truth(tmp_path):
+    gt_dir, pred_dir = tmp_path / "gt", tmp_path / "pred"
+    gt_dir.mkdir(), pred_dir.mkdir()
+    write_png(gt_dir / "a.png", np.zeros((4, 4)))
+    for name in ("a", "b", "c", "d", "e", "f", "g", "h"):
+        write_png(pred_dir / f"{name}.png", np.zeros((4, 4)))
+    out = tmp_path / "s.json"
+    result = cli.invoke(app, ["score", "--pred", str(pred_dir), "--gt", str(gt_dir), "--json", str(out)])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(out.read_text())["images"] == 1                  # only a.png is scored
+    warning = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warning) == 1 and "7 predictions" in warning[0]
+    assert "b.png, c.png, d.png, e.png, f.png and 2 more" in warning[0]
+
+
+@pytest.mark.parametrize("jpeg_side", ["pred", "gt"])
+def test_score_refuses_jpeg_label_maps_with_the_reason(tmp_path, jpeg_side):
+    dirs = {"gt": tmp_path / "gt", "pred": tmp_path / "pred"}
+    for side, folder in dirs.items():
+        folder.mkdir()
+        if side == jpeg_side:
+            Image.fromarray(np.zeros((4, 4), np.uint8), mode="L").save(folder / "a.jpg")
+            Image.fromarray(np.zeros((4, 4), np.uint8), mode="L").save(folder / "b.JPEG", format="JPEG")
+        else:
+            write_png(folder / "a.png", np.zeros((4, 4)))
+    result = cli.invoke(app, ["score", "--pred", str(dirs["pred"]), "--gt", str(dirs["gt"])])
+    assert result.exit_code == 2
+    assert f"--{jpeg_side} {dirs[jpeg_side]}: the folder holds 2 JPEG files (a.jpg, b.JPEG)" in result.stderr
+    assert "label maps must be lossless PNG" in result.stderr
+    assert "JPEG compression changes label values" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 @pytest.mark.slow
 def test_smoke_suite_end_to_end_and_resume(tmp_path):

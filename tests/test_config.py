@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from segbench.config import json_schema, load_suite
+from segbench.entries import json_schema
+from segbench.suitefile import load_suite
 from segbench.errors import ConfigError
 from tests.conftest import REPO, TINY_SUITE
 
@@ -46,7 +47,8 @@ def test_every_shipped_suite_validates():
     ("width: 0.0625", "width: 0", "models[0].width: Input should be greater than 0 (got 0)"),
     ("batch_norm: true", "bn: true", "models[0].bn: unknown option 'bn' for fcn; allowed: skip, width"),
     ("arch: fcn", "arch: fcnn", "models[0].arch: unknown architecture 'fcnn'; registered: deconvnet, deeplab, fcn, unet"),
-    ("name: tiny", "name: 'bad name/'", "name: String should match pattern"),
+    ("name: tiny", "name: 'bad name/'",
+     "name: a suite name names its results and reports folders: letters, digits, '.', '_' and '-' only"),
     ("batch_norm: true}", "batch_norm: true, train: {lrr: 0.1}}",
      ":9: models[0].train.lrr: unknown field 'lrr'; allowed: optimizer, lr, momentum"),
     ("batch_norm: true}", "batch_norm: true, train: {optimizer: adam}}",

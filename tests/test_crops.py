@@ -4,6 +4,7 @@ import numpy as np
 import torch
 
 from segbench import data
+from segbench.config import ShapesConfig
 from segbench.data.crops import ObjectCrops, crop_window, object_box, resized_crop
 
 IGNORE = 255
@@ -91,8 +92,8 @@ def test_the_object_is_picked_by_seed_and_index():
 
 
 def test_crops_of_shapes_scenes_keep_size_types_and_statistics():
-    ds = data.build({"name": "shapes", "image_size": [48, 40], "train_samples": 4, "val_samples": 1, "seed": 0,
-                     "void_border": 1}, "train")
+    ds = data.build(ShapesConfig(name="shapes", image_size=[48, 40], train_samples=4, val_samples=1, seed=0,
+                                 void_border=1), "train")
     crops = ObjectCrops(ds, seed=0)
     assert (crops.mean, crops.std, crops.ignore_index, crops.num_classes) == (ds.mean, ds.std, 255, 7)
     for i in range(len(ds)):

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 import torchvision
 from pydantic import ValidationError
 
-from segbench.config import options_model
+from segbench.entries import options_model
 from segbench.errors import WeightsError
 from segbench.models import MODELS
 from segbench.models.backbones import imagenet_cache_path, imagenet_weights

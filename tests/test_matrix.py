@@ -2,7 +2,7 @@
 
 import hashlib
 
-from segbench.config import load_suite
+from segbench.suitefile import load_suite
 from segbench.matrix import expand, shard, short_hash
 from tests.conftest import TINY_SUITE
 
@@ -77,9 +77,9 @@ def test_a_model_entry_can_override_training(write_suite):
     specs = expand(load_suite(write_suite(text)))
     plain, tuned = specs[1], specs[2]
     assert plain.options == tuned.options
-    assert (plain.train["optimizer"], plain.train["lr"]) == ("sgd", 0.01)
+    assert (plain.train.optimizer, plain.train.lr) == ("sgd", 0.01)
     # the override replaces only the fields it names; the rest comes from the suite's train section
-    assert tuned.train == plain.train | {"optimizer": "adamw", "lr": 0.003}
+    assert tuned.train == plain.train.model_copy(update={"optimizer": "adamw", "lr": 0.003})
     assert tuned.train_key != plain.train_key and tuned.variant_key != plain.variant_key
     assert tuned.label == "fcn skip=8 train.optimizer=adamw train.lr=0.003"
     assert plain.label == "fcn skip=8 train.optimizer=sgd train.lr=0.01"
@@ -88,7 +88,7 @@ def test_a_model_entry_can_override_training(write_suite):
 def test_an_override_of_the_length_replaces_the_suites_length(write_suite):
     text = TINY_SUITE.replace("batch_norm: true}", "batch_norm: true, train: {epochs: 3}}")
     spec = expand(load_suite(write_suite(text)))[0]
-    assert (spec.train["epochs"], spec.train["iterations"]) == (3, None)
+    assert (spec.train.epochs, spec.train.iterations) == (3, None)
 
 
 def test_an_entry_label_names_its_variants_by_the_entrys_own_axes(write_suite):

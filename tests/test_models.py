@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from segbench.config import options_model
+from segbench.entries import options_model
 from segbench.models import MODELS, build
 from segbench.models.fcn import bilinear_kernel
 from segbench.probe import parameter_counts

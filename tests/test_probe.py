@@ -10,7 +10,9 @@ import torch
 from torch import nn
 
 from segbench import models
-from segbench.config import ConfigError, ProbeConfig, load_suite
+from segbench.config import ProbeConfig
+from segbench.errors import ConfigError
+from segbench.suitefile import load_suite
 from segbench.crf import CRFParams, crf_available
 from segbench.matrix import expand
 from segbench.probe import count_flops, cuda_peak_mb, measure, summary, time_ms
@@ -142,10 +144,10 @@ def test_peak_rss_growth_sees_a_known_allocation():
     assert idle < 8
 
 
-def tiny_probe(**overrides) -> dict:
+def tiny_probe(**overrides) -> ProbeConfig:
     settings = dict(image_size=32, warmup=1, repeats=3, throughput_batch=2, throughput_repeats=1, crf_repeats=1,
                     threads=1)
-    return ProbeConfig(**settings | overrides).model_dump(mode="json")
+    return ProbeConfig(**settings | overrides)
 
 
 def tiny_fcn() -> nn.Module:
@@ -174,7 +176,7 @@ def test_probe_block_follows_the_record_contract():
     cfg = tiny_probe(batch=2)
     block = measure(tiny_fcn(), cfg, 3, CPU)
     assert json.loads(json.dumps(block)) == block
-    assert block["config"] == cfg and block["input_shape"] == [2, 3, 32, 32]
+    assert block["config"] == cfg.model_dump(mode="json") and block["input_shape"] == [2, 3, 32, 32]
     assert set(block["method"]) >= {"latency", "memory", "flops"}
     latency = block["latency_ms"]
     assert latency["repeats"] == 3 and latency["warmup"] == 1 and latency["min"] <= latency["median"] <= latency["p90"]
@@ -212,7 +214,7 @@ def test_probe_section_defaults_validation_and_run_identity(write_suite):
         load_suite(write_suite(TINY_SUITE + "probe: {compile: true, warmup: 0}\n", "bad3.yaml"))
     changed = expand(load_suite(write_suite(TINY_SUITE + "probe: {repeats: 7}\n", "changed.yaml")))
     for old, new in zip(expand(suite), changed):
-        assert new.probe["repeats"] == 7
+        assert new.probe.repeats == 7
         assert new.train_key == old.train_key and new.run_id != old.run_id
 
 
@@ -224,13 +226,13 @@ def test_each_run_record_carries_the_probe_block(tmp_path, write_suite):
     text = TINY_SUITE.replace("skip: [32, 8]", "skip: 32") + (
         "probe: {warmup: 1, repeats: 2, throughput_batch: 2, throughput_repeats: 1, threads: 1}\n")
     suite = load_suite(write_suite(text))
-    summary_ = run_suite(suite, expand(suite), tmp_path, Progress())
+    summary_ = run_suite(expand(suite), tmp_path, Progress())
     assert summary_.failed == []
     [record] = records.load_records(tmp_path)
     assert record["probe"]["config"] == record["spec"]["probe"] and record["probe"]["input_shape"] == [1, 3, 32, 32]
     off = load_suite(write_suite(text.replace("probe: {", "probe: {enabled: false, "), "off.yaml"))
     [spec] = expand(off)
-    assert run_suite(off, [spec], tmp_path, Progress()).succeeded == [spec.run_id]  # reuses the checkpoint
+    assert run_suite([spec], tmp_path, Progress()).succeeded == [spec.run_id]  # reuses the checkpoint
     record = json.loads(records.record_path(tmp_path, spec.run_id).read_text())
     assert record["train"]["checkpoint_reused"] and "probe" not in record
 

@@ -22,6 +22,16 @@ def test_write_is_atomic_and_nan_becomes_null(tmp_path):
     assert os.listdir(path.parent) == ["a.json"]  # no temporary file left behind
 
 
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664)])
+def test_records_honour_the_umask_as_open_does(tmp_path, umask, mode):
+    previous = os.umask(umask)
+    try:
+        path = records.write_record(tmp_path, record("a", 0, 0))
+    finally:
+        os.umask(previous)
+    assert path.stat().st_mode & 0o777 == mode
+
 def test_failed_write_keeps_the_old_record(tmp_path):
     records.write_record(tmp_path, record("a", 0, 0))
     with pytest.raises(TypeError):

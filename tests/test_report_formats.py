@@ -106,7 +106,10 @@ def test_html_renders_in_headless_chromium(results, tmp_path):
     out = tmp_path / "out"
     render(results, out, formats=("html",))
     shot = tmp_path / "shot.png"
+    # a fresh profile and no background traffic: CI machines may be offline and share the user's home
     done = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                           "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
                            "--window-size=1400,5000", f"--screenshot={shot}", (out / "report.html").as_uri()],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from segbench import data, models
 from segbench.cli import app
-from segbench.config import load_suite
+from segbench.config import ShapesConfig
+from segbench.suitefile import load_suite
 from segbench.data.transforms import normalise
 from segbench.errors import ConfigError
 from segbench.evaluate import evaluate
@@ -19,7 +20,7 @@ from segbench.report import render
 from segbench.samples import decode_png, encode_png, sample_indices
 from tests.conftest import REPO, TINY_SUITE
 
-SPEC = {"name": "shapes", "image_size": [32, 32], "train_samples": 4, "val_samples": 5, "seed": 0, "void_border": 0}
+SPEC = ShapesConfig(name="shapes", image_size=[32, 32], train_samples=4, val_samples=5, seed=0, void_border=0)
 REFERENCE = """reference:
   - {label: FCN-8s, arch: fcn, dataset: PASCAL VOC 2012, split: test, metrics: {miou: 0.622},
      source: "Long et al., CVPR 2015, Table 3"}

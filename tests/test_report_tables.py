@@ -1,13 +1,18 @@
 """Report tables from hand-built records: seed statistics, bold best, references, ablations, failures,
 records without probes, mixed machines and mixed suite versions. Expected numbers are computed by hand."""
 
+import csv
+import math
+import statistics
+
 import pytest
 
 from segbench.report import ablation, document, references
+from segbench.report.csvs import variants_csv
 from segbench.report.stats import Summary, paired_differences, summarise
 from segbench.report.tables import ACCURACY, COST, SPEED, main_table, per_class_table, speed_table
-from segbench.report.variants import variants
-from tests.report_records import TRAIN, make_record
+from segbench.report.variants import compact_labels, variants
+from tests.report_records import DATASET, TRAIN, make_record
 
 T_975_2 = 4.303   # Student t, 97.5% quantile, 2 degrees of freedom (printed t-tables)
 
@@ -40,6 +45,18 @@ def test_seed_statistics_by_hand():
     diff = paired_differences({0: 0.60, 1: 0.62, 2: 0.64}, {0: 0.65, 1: 0.66})   # seed 2 has no partner
     assert diff.n == 2 and diff.mean == pytest.approx(0.045) and diff.std == pytest.approx(0.01 / 2 ** 0.5)
 
+
+
+def test_identical_values_have_no_spread_and_others_the_sample_std():
+    # 0.1 * 3 / 3 is 0.10000000000000002 in floats: a float mean leaves a spread of ~1.7e-17
+    same = summarise([0.1, 0.1, 0.1])
+    assert same.std == 0.0 and same.ci95 == (same.mean, same.mean)
+    rows = csv.DictReader(variants_csv(variants([make_record("fcn", 0, s, 0.1) for s in range(3)]), []).splitlines())
+    assert next(rows)["miou_std"] == "0"
+    # mean 0.515; squared deviations 0.009025 + 0.099225 + 0.027225 + 0.148225 = 0.2837, over n - 1 = 3
+    spread = summarise([0.61, 0.2, 0.35, 0.9]).std
+    assert spread == pytest.approx(math.sqrt(0.2837 / 3), rel=1e-12)
+    assert spread == statistics.stdev([0.61, 0.2, 0.35, 0.9])
 
 def test_main_table_mean_std_seeds_ci_and_bold():
     table = main_table(variants(suite_records()), with_speed=True)
@@ -131,9 +148,41 @@ def test_same_labels_from_two_suite_versions_are_told_apart_and_both_headed():
     assert [[c.text for c in r] for r in step] == [["fcn skip=32", "train.lr 0.02 → 0.05", "−10.0"]]  # label order
     doc = document.build(recs, [])
     assert doc.title == "unit (suite version 1), unit (suite version 2)"
-    trainings = [line for line in doc.blocks[0].items if line.startswith("training:")]
-    assert trainings == ["training: sgd lr 0.05, batch 4, 10 iterations, poly 0.9",
-                         "training: sgd lr 0.02, batch 4, 10 iterations, poly 0.9"]
+    trainings = [line for line in doc.blocks[0].items if line.startswith("training")]
+    assert trainings == [f"training (fcn skip=32 [train.lr={lr} version={v}]): sgd lr {lr}, batch 4, 10 iterations, "
+                         "poly 0.9" for lr, v in ((0.05, 1), (0.02, 2))]
+
+
+def test_header_names_the_variants_of_each_training_and_data_set():
+    recs = [make_record("fcn skip=32", 0, 0, options={"skip": 32}),
+            make_record("fcn skip=16", 1, 0, options={"skip": 16}),
+            make_record("unet", 2, 0, arch="unet", train=TRAIN | {"lr": 0.02, "iterations": 20})]
+    recs[2]["spec"]["dataset"] = DATASET | {"val_samples": 6}
+    header = document.build(recs, []).blocks[0].items
+    assert [line for line in header if line.startswith(("training", "data set"))] == [
+        "data set (fcn skip=32/16): shapes image_size=[16, 16], train_samples=8, val_samples=4, seed=0, "
+        "void_border=0; split: val",
+        "data set (unet): shapes image_size=[16, 16], train_samples=8, val_samples=6, seed=0, void_border=0; "
+        "split: val",
+        "training (fcn skip=32/16): sgd lr 0.05, batch 4, 10 iterations, poly 0.9",
+        "training (unet): sgd lr 0.02, batch 4, 20 iterations, poly 0.9"]
+
+
+def test_one_shared_training_keeps_one_plain_line():
+    header = document.build(suite_records(), []).blocks[0].items
+    assert [line for line in header if line.startswith("training")] == [
+        "training: sgd lr 0.05, batch 4, 10 iterations, poly 0.9"]
+
+
+def test_compact_labels_merge_one_option_at_a_time_and_only_exactly():
+    assert compact_labels(["FCN skip=32", "FCN skip=16", "FCN skip=8", "U-Net"]) == ["FCN skip=32/16/8", "U-Net"]
+    grid = [f"v2 aspp={a} crf={c}" for a in ("false", "true") for c in ("false", "true")]
+    assert compact_labels(grid) == ["v2 aspp=false/true crf=false/true"]
+    assert compact_labels(grid[:3]) == ["v2 aspp=false crf=false/true", "v2 aspp=true crf=false"]   # not a grid
+    apart = ["a x=1 y=2", "a x=2 y=1", "a skip=8", "b skip=16"]   # two words differ, or a word that is no option
+    assert compact_labels(apart) == apart
+    assert compact_labels(["f skip=8 [train.lr=0.05 version=1]", "f skip=8 [train.lr=0.02 version=1]"]) == [
+        "f skip=8 [train.lr=0.05/0.02 version=1]"]
 
 
 def test_per_class_table_has_classes_as_columns():

@@ -4,21 +4,26 @@ import pytest
 import torch
 
 from segbench import data, models
+from segbench.config import ShapesConfig, TrainConfig
 from segbench.data.crops import ObjectCrops
 from segbench.data.transforms import normalise
 from segbench.train import TrainingDiverged, fit, make_optimizer, seed_everything, segmentation_loss, train_loader
 
-DATASET = {"name": "shapes", "image_size": [32, 32], "train_samples": 16, "val_samples": 4, "seed": 0,
-           "void_border": 1}
+DATASET = ShapesConfig(name="shapes", image_size=[32, 32], train_samples=16, val_samples=4, seed=0, void_border=1)
 TRAIN = {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 1e-4, "batch_size": 4,
          "iterations": 6, "epochs": None, "poly_power": 0.9, "amp": True, "deterministic": True,
          "num_workers": 0, "object_crops": 0}
 
 
+def train_cfg(**overrides) -> TrainConfig:
+    """TRAIN with `overrides`, unvalidated (so that the divergence test can ask for an absurd lr)."""
+    return TrainConfig(**TRAIN).model_copy(update=overrides)
+
+
 def train_once(**overrides):
     seed_everything(0)
     model = models.build("fcn", 7, skip=8, width=0.0625, batch_norm=True)
-    info = fit(model, data.build(DATASET, "train"), TRAIN | overrides, seed=0, device=torch.device("cpu"))
+    info = fit(model, data.build(DATASET, "train"), train_cfg(**overrides), seed=0, device=torch.device("cpu"))
     return model, info
 
 
@@ -40,7 +45,7 @@ def test_loss_curve_and_length():
 def test_poly_schedule_ends_at_zero():
     model = models.build("fcn", 7, skip=32, width=0.0625)
     seen = []
-    fit(model, data.build(DATASET, "train"), TRAIN | {"optimizer": "adamw", "iterations": 4}, seed=0,
+    fit(model, data.build(DATASET, "train"), train_cfg(optimizer="adamw", iterations=4), seed=0,
         device=torch.device("cpu"), on_step=lambda step, total: seen.append(step))
     assert seen == [1, 2, 3, 4]
 
@@ -49,7 +54,7 @@ def test_poly_schedule_ends_at_zero():
 def test_fused_optimizer_steps_as_torch_reference_loop(name):
     """The fused kernel (for speed) keeps the recipe: the same updates as torch's per-parameter loop
     with the suite's settings (AdamW's beta1 is the suite's `momentum`)."""
-    cfg = TRAIN | {"optimizer": name, "lr": 0.05, "momentum": 0.8, "weight_decay": 0.01}
+    cfg = train_cfg(optimizer=name, lr=0.05, momentum=0.8, weight_decay=0.01)
     reference = {"sgd": lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.8, weight_decay=0.01, foreach=False),
                  "adamw": lambda p: torch.optim.AdamW(p, lr=0.05, betas=(0.8, 0.999), weight_decay=0.01,
                                                       foreach=False)}[name]
@@ -97,7 +102,7 @@ def test_cuda_training_with_mixed_precision_is_finite_and_seeded():
     for _ in range(2):
         seed_everything(0)
         model = models.build("fcn", 7, skip=8, width=0.0625, batch_norm=True)
-        info = fit(model, data.build(DATASET, "train"), TRAIN | {"deterministic": False, "amp": True}, seed=0,
+        info = fit(model, data.build(DATASET, "train"), train_cfg(deterministic=False, amp=True), seed=0,
                    device=torch.device("cuda"))
         assert next(model.parameters()).is_cuda and info["images_per_s"] > 0
         runs.append([loss for _, loss in info["loss_curve"]])
@@ -110,7 +115,7 @@ def inputs_seen(**overrides) -> list[torch.Tensor]:
     seen = []
     model = models.build("fcn", 7, skip=8, width=0.0625, batch_norm=True)
     model.register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
-    fit(model, data.build(DATASET, "train"), TRAIN | overrides, seed=0, device=torch.device("cpu"))
+    fit(model, data.build(DATASET, "train"), train_cfg(**overrides), seed=0, device=torch.device("cpu"))
     return seen
 
 

@@ -7,18 +7,18 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
+from ..config import ShapesConfig
 from .synthetic import ShapesDataset
 
 # What every data set carries besides its samples; wrappers pass these on.
 ATTRIBUTES = ("num_classes", "class_names", "palette", "ignore_index", "mean", "std")
 
 
-def build(config: dict[str, Any], split: str) -> Dataset:
+def build(config: ShapesConfig, split: str) -> Dataset:
     """The `split` ("train" or "val") of the data set a suite's `dataset` section describes."""
-    if config["name"] == "shapes":
-        return ShapesDataset(split, num_samples=config[f"{split}_samples"], size=tuple(config["image_size"]),
-                             seed=config["seed"], void_border=config["void_border"])
-    raise ValueError(f"unknown data set {config['name']!r}")  # the suite schema rules this out
+    samples = config.train_samples if split == "train" else config.val_samples
+    return ShapesDataset(split, num_samples=samples, size=tuple(config.image_size), seed=config.seed,
+                         void_border=config.void_border)
 
 
 class InMemory(Dataset):

@@ -241,13 +241,6 @@ def render_scene(seed: int, split: str, index: int, size: tuple[int, int],
     return image, void_band(label, void_border)
 
 
-def colorize(label: np.ndarray) -> np.ndarray:
-    """Map a label map to RGB with PALETTE; the ignore label becomes white."""
-    lut = np.full((256, 3), 255, np.uint8)
-    lut[:NUM_CLASSES] = PALETTE
-    return lut[label]
-
-
 class ShapesDataset(Dataset):
     """`num_samples` procedurally rendered scenes of one split.
 

@@ -4,8 +4,9 @@ Papers: Chen et al., "Semantic Image Segmentation with Deep Convolutional Nets a
 CRFs", ICLR 2015, https://arxiv.org/abs/1412.7062; "DeepLab: Semantic Image Segmentation with
 Deep Convolutional Nets, Atrous Convolution, and Fully Connected CRFs", TPAMI 2017,
 https://arxiv.org/abs/1606.00915; "Rethinking Atrous Convolution for Semantic Image
-Segmentation", 2017, https://arxiv.org/abs/1706.05587. The dense CRF post-processing of v1/v2
-and multi-scale inputs are not implemented: the networks only.
+Segmentation", 2017, https://arxiv.org/abs/1706.05587. This module is the networks; the dense CRF
+that v1/v2 apply to their output is segbench.crf (a run's `crf: true` option). Multi-scale inputs are
+not implemented.
 """
 
 from typing import Literal

@@ -38,8 +38,8 @@ def render(results_dir: Path, out_dir: Path | None = None, run_ids: set[str] | N
             raise ResultsError(f"{results_dir}: none of the suite's runs has a record yet")
     refs = references.load(results_dir)
     out_dir = Path(out_dir) if out_dir else Path("reports") / records[0]["spec"]["suite"]
-    doc = document.build(records, refs) if set(formats) - {"csv"} else None   # the figures take a while
     vs = variants(records)
+    doc = document.build(records, refs, vs) if set(formats) - {"csv"} else None   # the figures take a while
     files = {"md": lambda: {"report.md": markdown.render(doc)}, "tex": lambda: {"report.tex": latex.render(doc)},
              "csv": lambda: {"runs.csv": csvs.runs_csv(vs), "variants.csv": csvs.variants_csv(vs, refs)},
              "html": lambda: {"report.html": html.render(doc)}}

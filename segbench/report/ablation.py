@@ -5,6 +5,7 @@ option or setting (FCN skip 32 → 16 → 8, DeepLab ASPP × CRF, ...), with the
 import json
 from dataclasses import dataclass
 
+from ..text import option_text
 from .stats import paired_differences
 from .tables import Cell, Column, Table, number
 from .variants import Variant, coordinates, tagged
@@ -39,11 +40,7 @@ def change_text(step: Step) -> str:
     new = json.loads(coordinates(step.after.spec)[step.key])
     if isinstance(old, bool) and isinstance(new, bool):
         return f"{'+' if new else '−'}{step.key}"
-    return f"{step.key} {_show(old)} → {_show(new)}"
-
-
-def _show(value) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
+    return f"{step.key} {option_text(old)} → {option_text(new)}"
 
 
 def context(step: Step) -> str:

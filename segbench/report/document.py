@@ -9,7 +9,7 @@ from . import figures, qualitative, references
 from .ablation import ablation_table
 from .tables import (ACCURACY, SPEED, Table, failures_table, main_columns, main_table, per_class_table,
                      speed_table)
-from .variants import Variant, machines, variants
+from .variants import Variant, compact_labels, machines, variants
 
 Record = dict[str, Any]
 
@@ -42,14 +42,15 @@ class Document:
         return [b for b in self.blocks if isinstance(b, figures.Plot)]
 
 
-def build(records: list[Record], refs: list[dict[str, Any]]) -> Document:
-    vs = variants(records)
+def build(records: list[Record], refs: list[dict[str, Any]], vs: list[Variant] | None = None) -> Document:
+    """The report of `records`; `vs` = variants(records), when the caller has them already."""
+    vs = variants(records) if vs is None else vs
     ok = [r for r in records if r["status"] == "ok"]
     envs = machines(ok or records)
     one_machine = len(envs) <= 1
     suites = sorted({(r["spec"]["suite"], r["spec"]["suite_version"]) for r in records})
     title = ", ".join(f"{name} (suite version {version})" for name, version in suites)
-    blocks: list[Block] = [Bullets(header_lines(records, envs)), Heading("Results"),
+    blocks: list[Block] = [Bullets(header_lines(records, vs, envs)), Heading("Results"),
                            Text("Validation split. Metrics ×100; mean ± sample std over the seeds (n in the seeds "
                                 "column; the CSV and HTML files add the 95% Student-t interval); ↑/↓ = better "
                                 "direction; best measured value per column in bold. Italic rows are published "
@@ -98,14 +99,14 @@ def _figures(vs: list[Variant], ok: list[Record], envs: dict[str, Record]) -> li
     return blocks
 
 
-def header_lines(records: list[Record], envs: dict[str, Record]) -> list[str]:
+def header_lines(records: list[Record], vs: list[Variant], envs: dict[str, Record]) -> list[str]:
     """What the numbers are: suites, data set and split, training, software, machines, measurement."""
     specs = [r["spec"] for r in records]
     envs_all = [r["environment"] for r in records if r.get("environment")]
     commits = sorted({f"{e['git_commit'][:10]}{' (dirty)' if e.get('git_dirty') else ''}" if e.get("git_commit")
                       else "unknown" for e in envs_all})
-    lines = [f"data set: {s}; split: val" for s in _distinct(_dataset_text(s["dataset"]) for s in specs)]
-    lines += [f"training: {s}" for s in _distinct(_train_text(s["train"]) for s in specs)]
+    lines = setting_lines("data set", {v.label: f"{_dataset_text(v.spec['dataset'])}; split: val" for v in vs})
+    lines += setting_lines("training", {v.label: _train_text(v.spec["train"]) for v in vs})
     lines += [f"boundary F1 tolerance: {t} × image diagonal"
               for t in _distinct(str(s["eval"]["boundary_tolerance"]) for s in specs)]
     crf = _distinct(", ".join(f"{k} {v}" for k, v in s["eval"]["crf"].items())
@@ -118,6 +119,17 @@ def header_lines(records: list[Record], envs: dict[str, Record]) -> list[str]:
         cuda = f", CUDA {e['cuda']}" if e.get("cuda") and str(e.get("device", "")).startswith("cuda") else ""
         lines.append(f"machine {mid}: {e.get('device_name')} ({e.get('device')}{cuda}), {e.get('threads')} threads")
     return lines + _measurement_lines(records)
+
+
+def setting_lines(what: str, text_of: dict[str, str]) -> list[str]:
+    """One `what: text` line per distinct text (label → text, in report order); when the variants do not
+    all share one, each line names its variants: `training (FCN skip=32/16, U-Net): ...`."""
+    users: dict[str, list[str]] = {}
+    for label, text in text_of.items():
+        users.setdefault(text, []).append(label)
+    if len(users) == 1:
+        return [f"{what}: {text}" for text in users]
+    return [f"{what} ({', '.join(compact_labels(labels))}): {text}" for text, labels in users.items()]
 
 
 def _measurement_lines(records: list[Record]) -> list[str]:

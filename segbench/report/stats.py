@@ -1,6 +1,7 @@
 """Seed statistics: mean, sample standard deviation, count and a Student-t 95% confidence interval."""
 
 import math
+import statistics
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +29,9 @@ def summarise(values: list[float | None]) -> Summary:
     xs = np.array([v for v in values if v is not None and not math.isnan(v)], dtype=float)
     if xs.size == 0:
         return Summary(None, None, 0)
-    return Summary(float(xs.mean()), float(xs.std(ddof=1)) if xs.size > 1 else None, int(xs.size))
+    # statistics.stdev sums in exact fractions: identical values give 0.0, where numpy's rounded mean leaves ~1e-17
+    std = statistics.stdev(xs.tolist()) if xs.size > 1 else None
+    return Summary(float(xs.mean()), std, int(xs.size))
 
 
 def paired_differences(before: dict[int, float | None], after: dict[int, float | None]) -> Summary:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..metric_info import HIGHER_IS_BETTER
 from .stats import Summary, summarise
 from .variants import Variant
 
@@ -67,7 +68,7 @@ def latency_ms(r: Record) -> float | None:
     return _get(r, "probe", "end_to_end_ms", "median") or _get(r, "probe", "latency_ms", "median")
 
 
-ACCURACY = [Column(key, title, lambda r, k=key: _get(r, "metrics", k), True) for key, title in
+ACCURACY = [Column(key, title, lambda r, k=key: _get(r, "metrics", k), HIGHER_IS_BETTER[key]) for key, title in
             (("miou", "mIoU"), ("bf1", "BF1"), ("pixel_acc", "pixel acc"), ("mean_acc", "mean acc"),
              ("fwiou", "fwIoU"))]
 COST = [Column("params", "params (M)", lambda r: _get(r, "model", "params", "total"), False, 1e-6, 2, spread=False),

@@ -1,8 +1,12 @@
 """Run records grouped into variants (one architecture + options + settings, over seeds)."""
 
+import itertools
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from ..text import option_text
 
 SETTINGS = ("dataset", "train", "eval", "probe")  # spec sections that, with the options, define a variant
 
@@ -78,12 +82,47 @@ def tagged(label: str, tags: dict[str, str]) -> str:
     return f"{label} [{' '.join(f'{k}={x}' for k, x in tags.items())}]" if tags else label
 
 
+_OPTION = re.compile(r"^(\[?[^=\s\[\]]+=)([^\s\[\]]*)(\]?)$")   # "skip=8", "[train.lr=0.02", "version=2]"
+
+
+def compact_labels(labels: list[str]) -> list[str]:
+    """Labels that differ in one `key=value` word merged, repeatedly, keeping their order:
+    ["fcn skip=32", "fcn skip=16", "unet"] → ["fcn skip=32/16", "unet"]; a full grid of options becomes one
+    label ("aspp=false/true crf=false/true"), so each merged label stands for exactly the labels it replaced."""
+    words = [label.split(" ") for label in labels]
+    while _merge_first_pair(words):
+        pass
+    return [" ".join(w) for w in words]
+
+
+def _merge_first_pair(words: list[list[str]]) -> bool:
+    for i, j in itertools.combinations(range(len(words)), 2):
+        union = _merge(words[i], words[j])
+        if union is not None:
+            words[i] = union
+            del words[j]
+            return True
+    return False
+
+
+def _merge(a: list[str], b: list[str]) -> list[str] | None:
+    """a with its one differing `key=value` word's values joined with b's, or None when they are not so."""
+    differ = [k for k, (x, y) in enumerate(zip(a, b)) if x != y]
+    if len(a) != len(b) or len(differ) != 1:
+        return None
+    k = differ[0]
+    x, y = _OPTION.match(a[k]), _OPTION.match(b[k])
+    if not (x and y and x[1] == y[1] and x[3] == y[3]):
+        return None
+    return a[:k] + [f"{x[1]}{x[2]}/{y[2]}{x[3]}"] + a[k + 1:]
+
+
 def _plain(value: str | None) -> str:
     """A JSON value as labels show it: strings unquoted, booleans lower case."""
     if value is None:
         return "–"
     decoded = json.loads(value)
-    return decoded if isinstance(decoded, str) else value
+    return option_text(decoded) if isinstance(decoded, (str, bool, int, float)) else value
 
 
 def machines(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -13,14 +13,14 @@ from pydantic import ValidationError
 from rich.table import Table as RichTable
 
 from . import data, models
-from .config import EVAL_ONLY_OPTIONS, CRFConfig, ProbeConfig, load_suite, options_model
-from .entries import option_problems
-from .crf import CRFParams
-from .environment import environment
+from .config import ProbeConfig, TrainConfig
+from .crf.params import CRFParams
+from .entries import EVAL_ONLY_OPTIONS, option_problems, options_model
+from .environment import environment, resolve_device
 from .errors import UsageError
 from .matrix import expand
 from .probe import count_flops, measure, parameter_counts
-from .runner import resolve_device
+from .suitefile import load_suite
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -66,10 +66,10 @@ def _set_value(item: str, arch: str) -> tuple[str, Any]:
     return key, value
 
 
-def probe_config(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+def probe_config(base: dict[str, Any], overrides: dict[str, Any]) -> ProbeConfig:
     """A suite's (or the default) probe settings with the command line's values on top, validated."""
     try:
-        return ProbeConfig.model_validate({**base, **overrides}).model_dump(mode="json")
+        return ProbeConfig.model_validate({**base, **overrides})
     except ValidationError as exc:
         err = exc.errors()[0]
         raise UsageError(f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']} (got {err.get('input')!r})") from None
@@ -84,8 +84,8 @@ def pick_device(flag: str | None, suite_device: str = "auto") -> torch.device:
     return resolve_device(flag or suite_device)
 
 
-def profile_variant(label: str, arch: str, options: dict[str, Any], num_classes: int, cfg: dict[str, Any],
-                    device: torch.device, crf: CRFParams | None, train: dict[str, Any] | None = None) -> dict:
+def profile_variant(label: str, arch: str, options: dict[str, Any], num_classes: int, cfg: ProbeConfig,
+                    device: torch.device, crf: CRFParams | None, train: TrainConfig | None = None) -> dict:
     """Build one variant (fresh weights) on `device` and probe it."""
     model = models.build(arch, num_classes, **{k: v for k, v in options.items() if k not in EVAL_ONLY_OPTIONS})
     model.to(device)
@@ -100,7 +100,7 @@ def profile_model(arch: str, sets: list[str], input_text: str, device_flag: str 
     options = parse_sets(arch, sets, c)
     cfg = probe_config({"batch": n, "image_size": [h, w]}, overrides)
     device = pick_device(device_flag)
-    crf = CRFParams(**CRFConfig().model_dump()) if options["crf"] else None
+    crf = CRFParams() if options["crf"] else None
     return {"environment": environment(device),
             "results": [profile_variant(" ".join([arch, *sets]), arch, options, num_classes, cfg, device, crf)]}
 
@@ -113,15 +113,15 @@ def profile_suite(path: Path, input_text: str | None, device_flag: str | None,
     if input_text:
         n, _, h, w = parse_input(input_text)
         overrides = {"batch": n, "image_size": [h, w], **overrides}
-    num_classes = data.build(suite.dataset.model_dump(mode="json"), "val").num_classes
+    num_classes = data.build(suite.dataset, "val").num_classes
     results, seen = [], set()
     for spec in expand(suite):
         if spec.variant_key in seen:
             continue
         seen.add(spec.variant_key)
-        crf = CRFParams(**spec.eval["crf"]) if spec.options.get("crf") else None
+        crf = spec.eval.crf if spec.options.get("crf") else None
         results.append(profile_variant(spec.label, spec.arch, spec.options, num_classes,
-                                       probe_config(spec.probe, overrides), device, crf, spec.train))
+                                       probe_config(spec.probe.model_dump(), overrides), device, crf, spec.train))
     return {"environment": environment(device), "results": results}
 
 
