@@ -5,35 +5,15 @@ A suite file is read by segbench.suitefile; its model entries are checked by seg
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, NonNegativeInt, PositiveInt, field_validator, \
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, field_validator, \
     model_validator
 
 from .crf.params import CRFParams
+from .dataconfig import DATASET_SECTIONS, Augment, DatasetConfig, ImageSize
 from .models import MODELS
 
 STRICT = ConfigDict(extra="forbid", frozen=True)   # a section, once validated, is what every run carries
 SUITE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-
-
-def _square(v: Any) -> Any:
-    return (v, v) if isinstance(v, int) and not isinstance(v, bool) else v
-
-
-Side = Annotated[int, Field(ge=16, le=4096)]
-ImageSize = Annotated[tuple[Side, Side], BeforeValidator(_square)]
-
-
-class ShapesConfig(BaseModel):
-    """The built-in procedural `shapes` benchmark (segbench.data.synthetic)."""
-
-    model_config = STRICT
-    name: Literal["shapes"]
-    image_size: ImageSize = Field((64, 64), description="[height, width], or one number for a square")
-    train_samples: PositiveInt = 1000
-    val_samples: PositiveInt = 200
-    seed: NonNegativeInt = Field(0, description="scene seed; the data set is a pure function of it")
-    void_border: Annotated[int, Field(ge=0, le=16)] = Field(
-        0, description="pixels along object borders marked 255 (ignored), as PASCAL VOC does")
 
 
 class TrainConfig(BaseModel):
@@ -85,7 +65,7 @@ class ProbeConfig(BaseModel):
     model_config = STRICT
     enabled: bool = Field(True, description="measure latency, throughput, memory and FLOPs for every run")
     batch: PositiveInt = Field(1, description="images per timed forward pass")
-    image_size: ImageSize | None = Field(None, description="[height, width] of the input; default: dataset.image_size")
+    image_size: ImageSize | None = Field(None, description="[height, width] of the input; default: the data set's probe size")
     warmup: NonNegativeInt = Field(5, description="untimed passes before timing")
     repeats: Annotated[int, Field(ge=1, le=10000)] = Field(30, description="timed forward passes")
     throughput_batch: PositiveInt = Field(8, description="images per pass for the throughput figure")
@@ -153,7 +133,7 @@ class Suite(BaseModel):
     description: str = ""
     seeds: list[NonNegativeInt] = Field(min_length=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    dataset: ShapesConfig
+    dataset: DatasetConfig
     train: TrainConfig
     eval: EvalConfig = EvalConfig()
     probe: ProbeConfig = ProbeConfig()
@@ -184,27 +164,38 @@ class Suite(BaseModel):
     @model_validator(mode="after")
     def _probe_at_dataset_size(self) -> "Suite":
         if self.probe.image_size is None:
-            self.probe = self.probe.model_copy(update={"image_size": self.dataset.image_size})
+            self.probe = self.probe.model_copy(update={"image_size": self.dataset.probe_size()})
         return self
 
 
 SECTIONS: dict[tuple, type[BaseModel]] = {
-    (): Suite, ("dataset",): ShapesConfig, ("train",): TrainConfig, ("eval",): EvalConfig,
+    (): Suite, **{("dataset", name): section for name, section in DATASET_SECTIONS.items()},
+    **{("dataset", name, "augment"): Augment for name in DATASET_SECTIONS if name != "shapes"}, ("train",): TrainConfig, ("eval",): EvalConfig,
     ("eval", "crf"): CRFParams, ("probe",): ProbeConfig, ("reference",): Reference,
     ("reference", "metrics"): ReferenceMetrics}
 
 
 def describe(err: dict) -> tuple[tuple, str]:
     """A pydantic error as (location, message in the user's terms)."""
-    loc = tuple(err["loc"])
+    tagged = tuple(err["loc"])
+    loc = _untagged(tagged)
     kind = err["type"]
     if kind == "extra_forbidden":
-        section = SECTIONS.get(tuple(p for p in loc[:-1] if not isinstance(p, int)))  # list items: their model
+        section = SECTIONS.get(tuple(p for p in tagged[:-1] if not isinstance(p, int)))  # list items: their model
         allowed = f"; allowed: {', '.join(section.model_fields)}" if section else ""
         return loc, f"unknown field {loc[-1]!r}{allowed}"
     if kind == "missing":
         return loc, "required field is missing"
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        return loc + ("name",), f"the data set's name must be one of {', '.join(DATASET_SECTIONS)}" + (
+            f" (got {err['ctx']['tag']!r})" if kind == "union_tag_invalid" else "")
     msg = err["msg"].removeprefix("Value error, ")
     if kind not in ("value_error",) and "input" in err and not isinstance(err["input"], (dict, list)):
         msg += f" (got {err['input']!r})"
     return loc, msg
+
+
+def _untagged(loc: tuple) -> tuple:
+    """pydantic locates an error in the `dataset` union under the data set's name ('dataset', 'voc2012',
+    'root'); the suite file has no such level."""
+    return loc[:1] + loc[2:] if loc[:1] == ("dataset",) and loc[1:2] and loc[1] in DATASET_SECTIONS else loc

@@ -11,6 +11,10 @@ class ConfigError(SegbenchError):
     """A suite file that cannot be read or does not match the schema."""
 
 
+class DatasetError(SegbenchError):
+    """A data set that cannot be found, read or built (the message names the file and how to fix it)."""
+
+
 class ScoreInputError(SegbenchError):
     """Label maps given to `segbench score` that cannot be compared."""
 

@@ -17,11 +17,23 @@ from .metrics import BoundaryF1, ConfusionMatrix
 PostProcess = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
+def size_batches(dataset: Dataset, batch_size: int) -> list[list[int]]:
+    """Batches of indices whose images share one size (`dataset.sizes()`), each size's in index order; plain
+    consecutive batches when the data set's samples are all of one size. Images are never resized or padded,
+    so a batch gives exactly the predictions of its images one by one."""
+    sizes = getattr(dataset, "sizes", lambda: None)()
+    groups: dict[tuple, list[int]] = {}
+    for i in range(len(dataset)):
+        groups.setdefault(tuple(sizes[i]) if sizes else (), []).append(i)
+    return [group[k:k + batch_size] for group in groups.values() for k in range(0, len(group), batch_size)]
+
+
 @torch.inference_mode()
 def evaluate(model: nn.Module, dataset: Dataset, batch_size: int, tolerance: float, device: torch.device,
              postprocess: PostProcess | None = None,
              on_batch: Callable[[int, int], None] | None = None, keep: Sequence[int] = ()) -> dict[str, Any]:
-    """mIoU & co. over one confusion matrix for the whole set, and boundary F1 per image.
+    """mIoU & co. over one confusion matrix for the whole set, and boundary F1 per image, at each image's
+    own size (images of one size are batched together).
 
     `keep`: validation indices whose predicted label maps are returned under "kept" (uint8 arrays).
     """
@@ -29,27 +41,27 @@ def evaluate(model: nn.Module, dataset: Dataset, batch_size: int, tolerance: flo
     n, ignore = dataset.num_classes, dataset.ignore_index
     confusion = ConfusionMatrix(n, ignore_index=ignore)
     boundary = BoundaryF1(n, ignore_index=ignore, tolerance=tolerance)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    batches = size_batches(dataset, batch_size)
+    loader = DataLoader(dataset, batch_sampler=batches)
     start = time.perf_counter()
 
     def network():
-        for images_u8, target in loader:
-            yield model(normalise(images_u8, dataset.mean, dataset.std, device)), images_u8, target
+        for indices, (images_u8, target) in zip(batches, loader):
+            yield model(normalise(images_u8, dataset.mean, dataset.std, device)), images_u8, (target, indices)
 
     if postprocess is None:
-        predictions = ((logits.argmax(1), target) for logits, _, target in network())
+        predictions = ((logits.argmax(1), extra) for logits, _, extra in network())
     elif hasattr(postprocess, "pipeline"):  # the CRF works on batch k while the network computes k+1
         predictions = postprocess.pipeline(network())
     else:
-        predictions = ((postprocess(logits, images), target) for logits, images, target in network())
-    kept, seen = {}, 0
-    for i, (pred, target) in enumerate(predictions):
+        predictions = ((postprocess(logits, images), extra) for logits, images, extra in network())
+    kept, wanted = {}, set(keep)
+    for b, (pred, (target, indices)) in enumerate(predictions):
         confusion.update(pred, target.to(pred.device))
         boundary.update(pred.cpu(), target)
-        kept |= {j: pred[j - seen].cpu().numpy().astype(np.uint8) for j in keep if seen <= j < seen + len(pred)}
-        seen += len(pred)
+        kept |= {i: pred[j].cpu().numpy().astype(np.uint8) for j, i in enumerate(indices) if i in wanted}
         if on_batch:
-            on_batch(i + 1, len(loader))
+            on_batch(b + 1, len(batches))
     scores = confusion.compute()
     bf = boundary.compute()
     return {"metrics": {k: scores[k] for k in ("miou", "pixel_acc", "mean_acc", "fwiou")} | {"bf1": bf["bf1"]},

@@ -8,7 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .config import EvalConfig, ProbeConfig, ShapesConfig, Suite, TrainConfig
+from .config import EvalConfig, ProbeConfig, Suite, TrainConfig
+from .dataconfig import DatasetConfig
 from .entries import ENTRY_KEYS, ENTRY_LABEL, EVAL_ONLY_OPTIONS, options_model, resolved_train
 from .text import option_text
 
@@ -27,7 +28,7 @@ class RunSpec:
     arch: str
     options: dict[str, Any]
     seed: int
-    dataset: ShapesConfig
+    dataset: DatasetConfig
     train: TrainConfig
     eval: EvalConfig
     probe: ProbeConfig         # speed/memory measurement settings: part of run_id, not of train_key

@@ -113,7 +113,7 @@ def profile_suite(path: Path, input_text: str | None, device_flag: str | None,
     if input_text:
         n, _, h, w = parse_input(input_text)
         overrides = {"batch": n, "image_size": [h, w], **overrides}
-    num_classes = data.build(suite.dataset, "val").num_classes
+    num_classes = data.info(suite.dataset).num_classes
     results, seen = [], set()
     for spec in expand(suite):
         if spec.variant_key in seen:

@@ -41,7 +41,7 @@ class SuiteRunner:
     def __init__(self, results_dir: Path, progress: Progress, rerun: bool = False):
         self.results_dir, self.progress, self.rerun = results_dir, progress, rerun
         self.summary = Summary(results_dir)
-        self._datasets: dict[tuple, data.InMemory] = {}
+        self._datasets: dict[tuple, data.Described] = {}
         self._crf: dict[Any, CRFPostProcess] = {}
 
     def run(self, specs: list[RunSpec]) -> Summary:
@@ -52,24 +52,30 @@ class SuiteRunner:
         self.device = resolve_device(specs[0].device) if specs else torch.device("cpu")
         self.progress.start(len(specs))
         try:
-            for group in groups.values():
-                pending = [s for s in group if self.rerun or not records.completed(self.results_dir, s.run_id)]
-                for spec in group:
-                    if spec not in pending:
-                        self.summary.skipped.append(spec.run_id)
-                        self.progress.skipped(spec)
-                if pending:
-                    self._run_group(pending)
+            todo = [pending for pending in map(self._pending, groups.values()) if pending]
+            for pending in todo:   # a missing or broken data set stops the invocation here, before any model
+                self._dataset(pending[0], "train"), self._dataset(pending[0], "val")
+            for pending in todo:
+                self._run_group(pending)
         finally:
             self._close()
         self.progress.finish(self.summary)
         return self.summary
 
+    def _pending(self, group: list[RunSpec]) -> list[RunSpec]:
+        """The runs of a checkpoint that have no successful record yet (all of them with --rerun)."""
+        pending = [s for s in group if self.rerun or not records.completed(self.results_dir, s.run_id)]
+        for spec in group:
+            if spec not in pending:
+                self.summary.skipped.append(spec.run_id)
+                self.progress.skipped(spec)
+        return pending
+
     def _run_group(self, pending: list[RunSpec]) -> None:
         """Train (or load) the shared checkpoint, then evaluate each pending run on it."""
         started = time.perf_counter()
         try:
-            train_set = self._dataset(pending[0], "train")
+            train_set = data.for_training(pending[0].dataset, self._dataset(pending[0], "train"), pending[0].seed)
             model, train_info = self._trained_model(pending[0], train_set)
         except Exception as exc:  # noqa: BLE001 - a failing run must not stop the suite
             for spec in pending:
@@ -97,7 +103,8 @@ class SuiteRunner:
             scores["crf"] = {"params": spec.eval.crf.model_dump(mode="json"),
                              "seconds_per_image": crf.seconds_per_image, "workers": crf.pool.workers}
         probe = {"probe": measure(model, spec.probe, spec.options.get("in_channels", 3), self.device,
-                                  crf.params if crf else None, spec.train)} if spec.probe.enabled else {}
+                                  crf.params if crf else None, spec.train, val[0][0] if crf else None)
+                 } if spec.probe.enabled else {}
         record = self._record(spec, "ok", None) | scores_block(scores, val, spec) | probe | {
             "train": train_info, "model": {"params": parameter_counts(model)},
             "wall_s": time.perf_counter() - t0 + training_s}
@@ -105,11 +112,11 @@ class SuiteRunner:
         self.summary.succeeded.append(spec.run_id)
         self.progress.done(spec, record)
 
-    def _dataset(self, spec: RunSpec, split: str) -> data.InMemory:
-        """The split of the spec's data set, rendered once per invocation."""
+    def _dataset(self, spec: RunSpec, split: str) -> data.Described:
+        """The split of the spec's data set, built once per invocation (samples cached where correct)."""
         key = (spec.dataset, split)
         if key not in self._datasets:
-            self._datasets[key] = data.InMemory(data.build(spec.dataset, split))
+            self._datasets[key] = data.build_cached(spec.dataset, split)
         return self._datasets[key]
 
     def _postprocess(self, spec: RunSpec) -> CRFPostProcess | None:

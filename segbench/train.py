@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from .config import TrainConfig
 from .data.crops import ObjectCrops
-from .data.transforms import normalise
+from .data.transforms import NumberedSampler, normalise
 
 
 class TrainingDiverged(RuntimeError):
@@ -32,9 +32,12 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
 
 
 def train_loader(dataset: Dataset, batch_size: int, seed: int, num_workers: int, device: torch.device) -> DataLoader:
-    """Shuffled batches whose order depends on `seed` alone (not on the worker count)."""
+    """Shuffled batches whose order (and augmentation, for a data set that draws numbered samples) depends on
+    `seed` alone, not on the worker count."""
+    generator = torch.Generator().manual_seed(seed)
+    numbered = getattr(dataset, "numbered", False)
     return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers,
-                      sampler=RandomSampler(dataset, generator=torch.Generator().manual_seed(seed)),
+                      sampler=(NumberedSampler if numbered else RandomSampler)(dataset, generator=generator),
                       drop_last=len(dataset) >= batch_size, pin_memory=device.type == "cuda",
                       persistent_workers=num_workers > 0)
 

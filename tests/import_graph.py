@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "segbench"
 LAYERS = [
     ["__init__", "errors", "text", "metric_info", "crf", "metrics", "metrics_reference", "samples",
      "progress", "records"],
-    ["models"],
+    ["models", "dataconfig"],
     ["config"],
     ["entries", "data", "environment"],
     ["suitefile", "matrix", "train", "evaluate", "score", "report"],

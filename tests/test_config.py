@@ -41,7 +41,7 @@ def test_every_shipped_suite_validates():
     ("iterations: 2", "iterations: two", "train.iterations: Input should be a valid integer"),
     ("iterations: 2", "epochs: 1, iterations: 2", "train: give exactly one of 'iterations' or 'epochs'"),
     ("image_size: 32", "image_size: 8", ":5: dataset.image_size: Input should be greater than or equal to 16 (got 8)"),
-    ("name: shapes", "name: voc2099", "dataset.name: Input should be 'shapes'"),
+    ("name: shapes", "name: voc2099", "dataset.name: the data set's name must be one of shapes, voc2012, voc2012_aug, folder (got 'voc2099')"),
     ("skip: [32, 8]", "skip: [32, 12]", ":9: models[0].skip[1]: Input should be 32, 16 or 8 (got 12)"),
     ("skip: [32, 8]", "skip: []", "models[0].skip: an axis needs at least one value"),
     ("width: 0.0625", "width: 0", "models[0].width: Input should be greater than 0 (got 0)"),

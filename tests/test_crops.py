@@ -4,7 +4,8 @@ import numpy as np
 import torch
 
 from segbench import data
-from segbench.config import ShapesConfig
+from segbench.dataconfig import ShapesConfig
+from segbench.data import DatasetInfo
 from segbench.data.crops import ObjectCrops, crop_window, object_box, resized_crop
 
 IGNORE = 255
@@ -13,8 +14,7 @@ IGNORE = 255
 class Scene(torch.utils.data.Dataset):
     """One hand-built sample with the attributes segbench data sets carry."""
 
-    num_classes, class_names, palette, ignore_index = 3, ("bg", "a", "b"), (), IGNORE
-    mean, std = (0.5,) * 3, (0.25,) * 3
+    info = DatasetInfo("scene", ("bg", "a", "b"), ((0, 0, 0),) * 3, (0.5,) * 3, (0.25,) * 3, IGNORE)
 
     def __init__(self, image: torch.Tensor, target: torch.Tensor):
         self.sample = image, target

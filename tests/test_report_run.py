@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from segbench import data, models
 from segbench.cli import app
-from segbench.config import ShapesConfig
+from segbench.dataconfig import ShapesConfig
 from segbench.suitefile import load_suite
 from segbench.data.transforms import normalise
 from segbench.errors import ConfigError
@@ -34,7 +34,7 @@ def test_sample_indices_spread_over_the_split():
 
 def test_evaluate_keeps_the_predictions_of_the_asked_indices():
     torch.manual_seed(0)
-    val = data.InMemory(data.build(SPEC, "val"))
+    val = data.Cached(data.build(SPEC, "val"))
     model = models.build("deconvnet", val.num_classes, width=0.0625).eval()   # the cheapest at 32 px
     keep = [0, 2, 3, 4]   # batch size 2: first of a batch, second of a batch, and the last, short batch
     kept = evaluate(model, val, 2, 0.0075, torch.device("cpu"), keep=keep)["kept"]

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from segbench import data, models
-from segbench.config import ShapesConfig, TrainConfig
+from segbench.config import TrainConfig
+from segbench.dataconfig import ShapesConfig
 from segbench.data.crops import ObjectCrops
 from segbench.data.transforms import normalise
 from segbench.train import TrainingDiverged, fit, make_optimizer, seed_everything, segmentation_loss, train_loader

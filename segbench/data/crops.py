@@ -8,9 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy import ndimage
-from torch.utils.data import Dataset
 
-from . import ATTRIBUTES
+from .info import Described
 
 ENLARGE = 1.2          # the crop spans this multiple of the object's bounding box, as in the paper
 MIN_SCALE = 0.25       # nor less than this fraction of the image's sides: tiny objects are not blown up past 4x
@@ -53,15 +52,13 @@ def resized_crop(image: torch.Tensor, target: torch.Tensor, window: tuple[int, i
     return img[0].round().clamp(0, 255).to(torch.uint8), lab[0, 0].to(target.dtype)
 
 
-class ObjectCrops(Dataset):
+class ObjectCrops(Described):
     """Sample i of `dataset`, cropped around one of its objects and resized back to the sample's size;
     a sample without foreground is returned whole. The object is a function of (`seed`, i): every pass
     over the data set crops the same one."""
 
-    def __init__(self, dataset: Dataset, seed: int):
-        self.dataset, self.seed = dataset, seed
-        for attr in ATTRIBUTES:
-            setattr(self, attr, getattr(dataset, attr))
+    def __init__(self, dataset: Described, seed: int):
+        self.dataset, self.seed, self.info = dataset, seed, dataset.info
 
     def __len__(self) -> int:
         return len(self.dataset)

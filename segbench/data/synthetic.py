@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 from scipy import ndimage
-from torch.utils.data import Dataset
+
+from .info import DatasetInfo, Described
 
 CLASS_NAMES: tuple[str, ...] = (
     "background", "disk", "rectangle", "triangle", "ring", "bar", "cross",
@@ -241,18 +242,16 @@ def render_scene(seed: int, split: str, index: int, size: tuple[int, int],
     return image, void_band(label, void_border)
 
 
-class ShapesDataset(Dataset):
+SHAPES = DatasetInfo("shapes", CLASS_NAMES, PALETTE, MEAN, STD, IGNORE_INDEX, background=0)
+
+
+class ShapesDataset(Described):
     """`num_samples` procedurally rendered scenes of one split.
 
     Items are (image uint8 [3, H, W], target int64 [H, W]).
     """
 
-    class_names = CLASS_NAMES
-    palette = PALETTE
-    num_classes = NUM_CLASSES
-    ignore_index = IGNORE_INDEX
-    mean = MEAN
-    std = STD
+    info = SHAPES
 
     def __init__(self, split: str, num_samples: int, size: tuple[int, int],
                  seed: int = 0, void_border: int = 0) -> None:

@@ -1,6 +1,78 @@
-"""Turning a batch of uint8 images into the model's input."""
+"""Training augmentation of real images (torchvision.transforms.v2 with tv_tensors.Mask) and turning a
+batch of uint8 images into the model's input.
 
+Augmentation is a pure function of (seed, draw): the training sampler numbers every sample it draws
+(`NumberedSampler`, in the main process), and `Augmented` seeds torch's generator from that number
+around the transform, so the crops and flips do not depend on the number of loader workers.
+"""
+
+import itertools
+from collections.abc import Iterator
+
+import numpy as np
 import torch
+from torch.utils.data import RandomSampler
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as TF
+
+from ..dataconfig import Augment
+from .info import DatasetInfo, Described
+
+
+class RandomScale:
+    """Image and mask resized by one factor drawn uniformly from [low, high]: the image bilinear with
+    antialiasing, the mask by nearest neighbour (v2 resizes a tv_tensors.Mask so)."""
+
+    def __init__(self, low: float, high: float):
+        self.low, self.high = low, high
+
+    def __call__(self, image: tv_tensors.Image, mask: tv_tensors.Mask) -> tuple[tv_tensors.Image, tv_tensors.Mask]:
+        factor = float(torch.empty(()).uniform_(self.low, self.high))
+        h, w = image.shape[-2:]
+        size = [max(1, round(h * factor)), max(1, round(w * factor))]
+        return TF.resize(image, size, antialias=True), TF.resize(mask, size)
+
+
+def train_transform(augment: Augment, info: DatasetInfo) -> v2.Compose:
+    """Random scale, padding to the crop (image with its mean colour, mask with the ignore index), random
+    crop, optional horizontal flip."""
+    fill = {tv_tensors.Image: tuple(round(255 * m) for m in info.mean), tv_tensors.Mask: info.ignore_index}
+    steps = [RandomScale(*augment.scale), v2.RandomCrop(list(augment.crop), pad_if_needed=True, fill=fill)]
+    return v2.Compose(steps + ([v2.RandomHorizontalFlip()] if augment.flip else []))
+
+
+class Augmented(Described):
+    """`dataset` through `transform`; item (index, draw) is augmented with the generator seeded by (seed,
+    draw), a plain index as draw 0. Items are (uint8 [3, h, w], int64 [h, w]) at the crop size."""
+
+    numbered = True   # train_loader draws (index, draw) pairs for it
+
+    def __init__(self, dataset: Described, transform, seed: int):
+        self.dataset, self.transform, self.seed, self.info = dataset, transform, seed, dataset.info
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, item: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        index, draw = item if isinstance(item, tuple) else (item, 0)
+        image, target = self.dataset[index]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(np.random.SeedSequence((self.seed, draw)).generate_state(1)[0]))
+            image, target = self.transform(tv_tensors.Image(image), tv_tensors.Mask(target))
+        return image.as_subclass(torch.Tensor), target.as_subclass(torch.Tensor)
+
+
+class NumberedSampler(RandomSampler):
+    """RandomSampler's order, each index paired with the number of its draw (0, 1, 2, ... across epochs)."""
+
+    def __init__(self, data_source, generator: torch.Generator):
+        super().__init__(data_source, generator=generator)
+        self._draws = itertools.count()
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        for index in super().__iter__():
+            yield index, next(self._draws)
 
 
 def normalise(images: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...],

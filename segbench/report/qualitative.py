@@ -59,12 +59,15 @@ def grid(members: list[tuple[Variant, dict[str, Any]]], name: str) -> Plot:
 
 
 def _mosaic(rows: list[list[np.ndarray]]) -> tuple[np.ndarray, tuple[list[float], list[float]]]:
-    """Tiles (RGB, same size) laid out on a white canvas; the centres of its rows and columns."""
-    h, w = rows[0][0].shape[:2]
+    """Tiles (RGB) laid out on a white canvas, each at the top left of a cell as large as the largest
+    tile (images of a real data set differ in size); the centres of its rows and columns."""
+    h = max(t.shape[0] for tiles in rows for t in tiles)
+    w = max(t.shape[1] for tiles in rows for t in tiles)
     cols = max(len(r) for r in rows)
     canvas = np.full((len(rows) * (h + PAD) - PAD, cols * (w + PAD) - PAD, 3), 255, dtype=np.uint8)
     for i, tiles in enumerate(rows):
         for j, tile in enumerate(tiles):
-            canvas[i * (h + PAD):i * (h + PAD) + h, j * (w + PAD):j * (w + PAD) + w] = tile[:h, :w, :3]
+            th, tw = tile.shape[:2]
+            canvas[i * (h + PAD):i * (h + PAD) + th, j * (w + PAD):j * (w + PAD) + tw] = tile[..., :3]
     return canvas, ([i * (h + PAD) + h / 2 for i in range(len(rows))],
                     [j * (w + PAD) + w / 2 for j in range(cols)])

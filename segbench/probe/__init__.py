@@ -7,10 +7,7 @@ and random state are restored. The environment fingerprint lives in segbench.env
 """
 
 import contextlib
-import ctypes
-import os
 import statistics
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -20,13 +17,13 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .config import ProbeConfig, TrainConfig
-from .crf.params import CRFParams
-from .train import make_optimizer, segmentation_loss
+from ..config import ProbeConfig, TrainConfig
+from ..crf.params import CRFParams
+from .memory import cuda_peak_mb, peak_rss_growth_mb, release_freed_heap, rss_bytes, train_step_peak_mb
 
-MB = 2**20
-RSS_INTERVAL_S = 0.0005
-MEMORY_MIN_S = 0.1     # the RSS sampler watches at least this long: many passes of a small model
+__all__ = ["measure", "parameter_counts", "count_flops", "summary", "time_ms", "methods", "cuda_peak_mb",
+           "peak_rss_growth_mb", "release_freed_heap", "rss_bytes", "train_step_peak_mb"]
+
 AMP_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
 
@@ -73,87 +70,6 @@ def time_ms(fn: Callable[[], Any], repeats: int, device: torch.device) -> list[f
     return times
 
 
-def rss_bytes() -> int | None:
-    """The resident set size of this process (Linux /proc), or None where there is no /proc."""
-    try:
-        with open("/proc/self/statm", "rb") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def release_freed_heap() -> None:
-    """Return memory that freed tensors left in glibc's heap to the OS, so that RSS growth shows
-    what the next pass needs rather than what was already retained (no-op without glibc)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).malloc_trim(0)
-
-
-def peak_rss_growth_mb(fn: Callable[[], Any]) -> float | None:
-    """Peak RSS growth while `fn` runs (once, and again until MEMORY_MIN_S have passed) over the RSS
-    just before it, sampled by a thread every RSS_INTERVAL_S."""
-    release_freed_heap()
-    baseline = rss_bytes()
-    if baseline is None:
-        return None
-    peak, stop = [baseline], threading.Event()
-
-    def sample() -> None:
-        while not stop.wait(RSS_INTERVAL_S):
-            peak[0] = max(peak[0], rss_bytes() or 0)
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    try:
-        t0 = time.perf_counter()
-        fn()
-        while time.perf_counter() - t0 < MEMORY_MIN_S:
-            fn()
-    finally:
-        stop.set()
-        sampler.join()
-    return max(peak[0], rss_bytes() or 0, baseline) / MB - baseline / MB
-
-
-def cuda_peak_mb(fn: Callable[[], Any], device: torch.device) -> tuple[float, float]:
-    """(max_memory_allocated, max_memory_reserved) in MB over one call, after resetting the peaks."""
-    torch.cuda.synchronize(device)
-    torch.cuda.reset_peak_memory_stats(device)
-    fn()
-    torch.cuda.synchronize(device)
-    return torch.cuda.max_memory_allocated(device) / MB, torch.cuda.max_memory_reserved(device) / MB
-
-
-def train_step_peak_mb(model: nn.Module, x: torch.Tensor, target: torch.Tensor, train_cfg: TrainConfig,
-                       autocast: Callable[[], Any], device: torch.device) -> float | None:
-    """Peak memory of a training step (the run's optimizer, random targets); the weights, buffers,
-    gradients and mode of `model` are restored afterwards.
-
-    CUDA: the second step (the first allocates optimizer state and autotunes), weights included; CPU:
-    RSS growth over the first step, which allocates gradients and optimizer state.
-    """
-    saved = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-    was_training = model.training
-    optimizer = make_optimizer(model, train_cfg)
-
-    def step() -> None:
-        with autocast():
-            logits = model(x)
-        loss = segmentation_loss(logits, target, ignore_index=255)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    model.train()
-    try:
-        if device.type == "cuda":
-            step()
-            return cuda_peak_mb(step, device)[0]
-        return peak_rss_growth_mb(step)
-    finally:
-        model.load_state_dict(saved)
-        model.zero_grad(set_to_none=True)
-        model.train(was_training)
-
-
 @contextlib.contextmanager
 def probe_conditions(model: nn.Module, cfg: ProbeConfig, device: torch.device) -> Iterator[None]:
     """Threads, cuDNN autotuning and memory format as `cfg` asks, the model in eval mode and the random
@@ -196,20 +112,31 @@ def inference(model: nn.Module, cfg: ProbeConfig,
     return forward, autocast
 
 
+def crf_scene(image: torch.Tensor | None, size: tuple[int, int]) -> np.ndarray:
+    """The image [H, W, 3] uint8 the CRF is timed on, at the probe's size: a validation image of the run's data
+    set (resized bilinearly if its size differs), or a `shapes` scene where there is none (`segbench profile`)."""
+    if image is None:
+        from ..data.synthetic import ShapesDataset
+
+        image, _ = ShapesDataset("val", num_samples=1, size=size, seed=0)[0]
+    elif tuple(image.shape[1:]) != size:
+        image = torch.nn.functional.interpolate(image[None].float(), size=size, mode="bilinear", antialias=True)
+        image = image[0].round().clamp(0, 255).to(torch.uint8)
+    return image.permute(1, 2, 0).contiguous().numpy()
+
+
 def postprocess_ms(logits: torch.Tensor, cfg: ProbeConfig, device: torch.device,
-                   crf_params: CRFParams | None = None) -> dict[str, Any]:
+                   crf_params: CRFParams | None = None, scene: torch.Tensor | None = None) -> dict[str, Any]:
     """Per-image post-processing times: the argmax every run does, and the dense CRF where used
     (softmax, copy to the CPU and segbench.crf.crf_image on one image, in this process). The CRF's
-    cost depends on the image (random noise is ~5x slower than a scene): it gets a `shapes` scene."""
+    cost depends on the image (random noise is ~5x slower than a scene): it runs on `crf_scene(scene)`."""
     n = logits.shape[0]
     argmax = [t / n for t in time_ms(lambda: logits.argmax(1), cfg.repeats, device)]
     crf = None
     if crf_params is not None:
-        from .crf import crf_image
-        from .data.synthetic import ShapesDataset
+        from ..crf import crf_image
 
-        scene, _ = ShapesDataset("val", num_samples=1, size=tuple(logits.shape[2:]), seed=0)[0]
-        image = scene.permute(1, 2, 0).contiguous().numpy()
+        image = crf_scene(scene, tuple(logits.shape[2:]))
 
         def one_crf() -> None:
             crf_image(torch.softmax(logits[0].float(), 0).cpu().numpy(), image, crf_params)
@@ -235,9 +162,11 @@ def throughput(forward: Callable, shape: list[int], cfg: ProbeConfig, device: to
 
 
 def measure(model: nn.Module, cfg: ProbeConfig, in_channels: int, device: torch.device,
-            crf_params: CRFParams | None = None, train_cfg: TrainConfig | None = None) -> dict[str, Any]:
+            crf_params: CRFParams | None = None, train_cfg: TrainConfig | None = None,
+            scene: torch.Tensor | None = None) -> dict[str, Any]:
     """The probe block of a run record for `model` (already on `device`), as `cfg` (a resolved
-    ProbeConfig) asks; `crf_params` adds the dense CRF's time, `train_cfg` picks the optimizer."""
+    ProbeConfig) asks; `crf_params` adds the dense CRF's time (on `scene`, a uint8 [3, H, W] validation
+    image), `train_cfg` picks the optimizer."""
     shape = [cfg.batch, in_channels, *cfg.image_size]
     with probe_conditions(model, cfg, device):
         threads = torch.get_num_threads()
@@ -248,7 +177,7 @@ def measure(model: nn.Module, cfg: ProbeConfig, in_channels: int, device: torch.
             forward(x)
         latency = summary(time_ms(lambda: forward(x), cfg.repeats, device), cfg.warmup)
         logits = forward(x)
-        post = postprocess_ms(logits, cfg, device, crf_params)
+        post = postprocess_ms(logits, cfg, device, crf_params, scene)
         memory = _memory(model, x, logits, forward, autocast, cfg, train_cfg or _default_training(), device)
         rate = throughput(forward, shape, cfg, device)
     return {"config": cfg.model_dump(mode="json"), "method": methods(cfg, device, threads), "input_shape": shape,

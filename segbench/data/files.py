@@ -1,0 +1,72 @@
+"""Labelled images on disk at native resolution: decoding, reading masks as class indices, and the data
+set of (image file, mask file) pairs that VOC, SBD and users' folders all are."""
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..errors import DatasetError
+from .info import DatasetInfo, Described
+
+MASK_MODES = ("P", "L")   # palette or greyscale PNG: pixel values are the class indices
+
+
+def read_image(path: Path) -> torch.Tensor:
+    """RGB uint8 [3, H, W]; greyscale and CMYK JPEGs (VOC has both) are converted by PIL."""
+    try:
+        with Image.open(path) as image:
+            rgb = np.array(image.convert("RGB"))   # writable: torch shares its memory
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read the image ({exc})") from None
+    return torch.from_numpy(rgb).permute(2, 0, 1).contiguous()
+
+
+def read_png_mask(path: Path) -> np.ndarray:
+    """The class indices of a palette or greyscale PNG, uint8 [H, W]: read as stored, never through RGB."""
+    try:
+        with Image.open(path) as mask:
+            if mask.mode not in MASK_MODES:
+                raise DatasetError(f"{path}: a {mask.mode} image is not a label mask; masks are palette (mode P) "
+                                   "or greyscale (mode L) PNGs whose pixel values are the class indices")
+            return np.asarray(mask, dtype=np.uint8)
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read the mask ({exc})") from None
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(height, width) from the file's header, without decoding it."""
+    try:
+        with Image.open(path) as image:
+            return image.height, image.width
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read the image ({exc})") from None
+
+
+class LabelledImages(Described):
+    """(uint8 image [3, H, W], int64 target [H, W]) for each (image, mask) file pair, at native size.
+
+    `read_mask` turns a mask file into class indices (PNG by default; SBD's are .mat files).
+    """
+
+    def __init__(self, info: DatasetInfo, images: list[Path], masks: list[Path],
+                 read_mask: Callable[[Path], np.ndarray] = read_png_mask):
+        if len(images) != len(masks):
+            raise ValueError(f"{len(images)} images but {len(masks)} masks")
+        self.info, self.images, self.masks, self.read_mask = info, list(images), list(masks), read_mask
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image, mask = read_image(self.images[index]), self.read_mask(self.masks[index])
+        if tuple(image.shape[1:]) != mask.shape:
+            raise DatasetError(f"{self.masks[index]}: mask size {mask.shape[1]}x{mask.shape[0]} differs from its "
+                               f"image {self.images[index]} ({image.shape[2]}x{image.shape[1]})")
+        return image, torch.from_numpy(mask.astype(np.int64))
+
+    def sizes(self) -> list[tuple[int, int]]:
+        """(height, width) of every image, from the file headers: what evaluation batches images by."""
+        return [image_size(p) for p in self.images]
