@@ -29,7 +29,8 @@ from torch.utils.data import DataLoader
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from segbench import data, models  # noqa: E402
-from segbench.config import ShapesConfig, TrainConfig  # noqa: E402
+from segbench.config import TrainConfig  # noqa: E402
+from segbench.dataconfig import ShapesConfig  # noqa: E402
 from segbench.progress import Progress  # noqa: E402
 from segbench.train import fit  # noqa: E402
 
@@ -105,8 +106,8 @@ def main() -> None:
     args = parser.parse_args()
     rounds, steps = (2, 15) if args.quick else (args.rounds, args.steps)
     torch.set_num_threads(args.threads)
-    dataset = data.InMemory(data.build(ShapesConfig(name="shapes", image_size=64, train_samples=512,
-                                                    val_samples=1), "train"))
+    dataset = data.Cached(data.build(ShapesConfig(name="shapes", image_size=64, train_samples=512, val_samples=1),
+                                     "train"))
     for i in range(len(dataset)):
         dataset[i]  # render every scene now, outside the timed calls
     torch.manual_seed(0)
