@@ -1,6 +1,5 @@
 """The `segbench` command line: each command is a thin call into a module."""
 
-import functools
 import json
 import sys
 from pathlib import Path
@@ -9,55 +8,15 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.table import Table as RichTable
-from typer.core import TyperCommand, TyperGroup
 
 from . import __version__
+from .clikit import err, make_app, out, user_errors
+from .datacli import data_app
 from .errors import SegbenchError
 
 
-class _ValuelessFlags:
-    """Mixin: a flag's --help line shows no metavar (typer 0.29's rich help prints `<bool>` after flags)."""
-
-    def get_params(self, ctx):
-        params = super().get_params(ctx)
-        for param in params:
-            if getattr(param, "is_flag", False):
-                param.metavar = ""   # rich help prints a metavar in place of the type
-        return params
-
-
-class _Command(_ValuelessFlags, TyperCommand):
-    pass
-
-
-class _Group(_ValuelessFlags, TyperGroup):
-    pass
-
-
-class _Typer(typer.Typer):
-    """A Typer whose commands are `_Command`s unless told otherwise."""
-
-    def command(self, *args, cls=None, **kwargs):
-        return super().command(*args, cls=cls or _Command, **kwargs)
-
-
-app = _Typer(cls=_Group, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-             rich_markup_mode="markdown",
-             help="Benchmark semantic-segmentation architectures from declarative YAML suites.")
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def user_errors(command):
-    """Print a SegbenchError as one paragraph (no traceback) and exit with its code."""
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except SegbenchError as exc:
-            err.print(f"error: {exc}", markup=False)
-            raise typer.Exit(exc.exit_code) from None
-    return wrapper
+app = make_app("Benchmark semantic-segmentation architectures from declarative YAML suites.")
+app.add_typer(data_app, name="data")
 
 
 def _version(value: bool) -> None:
@@ -105,14 +64,14 @@ def run(suite_file: SuiteArg,
         out.print(_run_table(specs))
         return
     results_dir = results / suite.name
-    report.references.save(results_dir, suite.name, suite.version,
-                           [r.model_dump(mode="json", exclude_none=True) for r in suite.reference])
     try:
         summary = run_suite(specs, results_dir, make_progress(), rerun=rerun)
     except KeyboardInterrupt:
         err.print(f"interrupted: the records already in {results_dir}/runs are kept; "
                   "run the same command again to resume")
         raise typer.Exit(130) from None
+    report.references.save(results_dir, suite.name, suite.version,
+                           [r.model_dump(mode="json", exclude_none=True) for r in suite.reference])
     files = report.render(results_dir, reports / suite.name, run_ids={s.run_id for s in all_specs})
     out.print(_results_section(files[0].read_text(encoding="utf-8")), markup=False)
     out.print(f"{len(summary.succeeded)} ran, {len(summary.skipped)} skipped (records exist), "

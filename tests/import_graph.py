@@ -22,7 +22,7 @@ LAYERS = [
     ["suitefile", "matrix", "train", "evaluate", "score", "report"],
     ["probe"],
     ["runner", "profiling"],
-    ["cli", "__main__"],
+    ["clikit", "datacli", "cli", "__main__"],
 ]
 
 
