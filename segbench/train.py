@@ -92,7 +92,7 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig, seed: int, device:
     curve, running, images, t_start, t_warm = [], torch.zeros((), device=device), 0, time.perf_counter(), None
     for step, (images_u8, target) in enumerate(batches(dataset, cfg, seed, device), start=1):
         x = normalise(images_u8, dataset.mean, dataset.std, device)
-        target = target.to(device, non_blocking=True)
+        target = target.to(device, non_blocking=True).long()   # augmented real data arrives as uint8
         with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
             loss = segmentation_loss(model(x), target, dataset.ignore_index)
         optimizer.zero_grad(set_to_none=True)

@@ -52,7 +52,7 @@ def test_image_and_mask_stay_aligned_through_scale_pad_crop_flip(scale):
         image, mask = ds[(draw % len(ds), draw)]
         assert image.shape == (3, 48, 64) and mask.shape == (48, 64) and image.dtype == torch.uint8
         assert aligned(image, mask), draw
-        assert mask.dtype == torch.int64 and set(np.unique(mask.numpy())) <= {0, 1, 2, 3, 255}
+        assert mask.dtype == torch.uint8 and set(np.unique(mask.numpy())) <= {0, 1, 2, 3, 255}
 
 
 def test_the_alignment_check_catches_a_shifted_mask():

@@ -115,3 +115,13 @@ def test_root_from_the_environment(trees, monkeypatch):
     with pytest.raises(ValueError, match="environment variable SEGBENCH_TEST_VOC is not set"):
         VOCConfig(name="voc2012", root="${SEGBENCH_TEST_VOC}")
     assert str(VOCConfig(name="voc2012", root=f"${{SEGBENCH_TEST_VOC:-{root}}}").root).startswith("${")
+
+
+def test_image_decoding_gives_pils_rgb_pixels_for_rgb_greyscale_and_cmyk(trees):
+    from segbench.data.files import read_image
+
+    _, voc, _ = trees
+    for path in sorted((voc / "JPEGImages").glob("*.jpg")):
+        with Image.open(path) as image:
+            expected = np.array(image.convert("RGB")).transpose(2, 0, 1)
+        assert np.array_equal(read_image(path).numpy(), expected), path.name

@@ -20,31 +20,48 @@ from ..dataconfig import Augment
 from .info import DatasetInfo, Described
 
 
-class RandomScale:
-    """Image and mask resized by one factor drawn uniformly from [low, high]: the image bilinear with
-    antialiasing, the mask by nearest neighbour (v2 resizes a tv_tensors.Mask so)."""
+class RandomScaleCrop:
+    """Random scale by a factor from [low, high], then a random `crop` (padded where the scaled image is
+    smaller: image with `fill`, mask with `ignore`), computed crop first: only the source region that lands in
+    the crop is resized, so the cost follows the crop's area, not the scaled image's. The image is resampled
+    bilinearly with antialiasing, the mask by nearest neighbour (v2 resizes a tv_tensors.Mask so); both from
+    the same integer source region, so they stay aligned."""
 
-    def __init__(self, low: float, high: float):
-        self.low, self.high = low, high
+    def __init__(self, scale: tuple[float, float], crop: tuple[int, int], fill: tuple[int, ...], ignore: int):
+        self.scale, self.crop, self.fill, self.ignore = scale, crop, fill, ignore
 
     def __call__(self, image: tv_tensors.Image, mask: tv_tensors.Mask) -> tuple[tv_tensors.Image, tv_tensors.Mask]:
-        factor = float(torch.empty(()).uniform_(self.low, self.high))
-        h, w = image.shape[-2:]
-        size = [max(1, round(h * factor)), max(1, round(w * factor))]
-        return TF.resize(image, size, antialias=True), TF.resize(mask, size)
+        factor = float(torch.empty(()).uniform_(*self.scale))
+        (h, w), (ch, cw) = image.shape[-2:], self.crop
+        sh, sw = max(1, round(h * factor)), max(1, round(w * factor))    # the scaled image's size
+        oh, ow = min(ch, sh), min(cw, sw)                                 # the part of the crop it fills
+        top, left = _randint(sh - oh), _randint(sw - ow)                  # in scaled coordinates
+        region = (round(top / factor), round(left / factor), max(1, round(oh / factor)), max(1, round(ow / factor)))
+        image = TF.resized_crop(image, *region, [oh, ow], antialias=True)
+        mask = TF.resized_crop(mask, *region, [oh, ow])
+        if (oh, ow) == (ch, cw):
+            return image, mask
+        y, x = _randint(ch - oh), _randint(cw - ow)                       # where the content sits in the crop
+        padding = [x, y, cw - ow - x, ch - oh - y]
+        return TF.pad(image, padding, fill=list(self.fill)), TF.pad(mask, padding, fill=self.ignore)
+
+
+def _randint(high: int) -> int:
+    """Uniform in 0..high, from torch's generator (seeded per draw by `Augmented`)."""
+    return int(torch.randint(high + 1, ())) if high > 0 else 0
 
 
 def train_transform(augment: Augment, info: DatasetInfo) -> v2.Compose:
-    """Random scale, padding to the crop (image with its mean colour, mask with the ignore index), random
-    crop, optional horizontal flip."""
-    fill = {tv_tensors.Image: tuple(round(255 * m) for m in info.mean), tv_tensors.Mask: info.ignore_index}
-    steps = [RandomScale(*augment.scale), v2.RandomCrop(list(augment.crop), pad_if_needed=True, fill=fill)]
+    """Random scale and crop (padding with the image's mean colour and the ignore index), optional horizontal flip."""
+    fill = tuple(round(255 * m) for m in info.mean)
+    steps = [RandomScaleCrop(augment.scale, tuple(augment.crop), fill, info.ignore_index)]
     return v2.Compose(steps + ([v2.RandomHorizontalFlip()] if augment.flip else []))
 
 
 class Augmented(Described):
     """`dataset` through `transform`; item (index, draw) is augmented with the generator seeded by (seed,
-    draw), a plain index as draw 0. Items are (uint8 [3, h, w], int64 [h, w]) at the crop size."""
+    draw), a plain index as draw 0. Items are (uint8 [3, h, w], uint8 [h, w]) at the crop size: labels and the
+    ignore index fit in a byte (DatasetInfo keeps ignore_index <= 255), and training takes them as long."""
 
     numbered = True   # train_loader draws (index, draw) pairs for it
 
@@ -59,8 +76,8 @@ class Augmented(Described):
         image, target = self.dataset[index]
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(np.random.SeedSequence((self.seed, draw)).generate_state(1)[0]))
-            image, target = self.transform(tv_tensors.Image(image), tv_tensors.Mask(target))
-        return image.as_subclass(torch.Tensor), target.as_subclass(torch.Tensor)
+            image, target = self.transform(tv_tensors.Image(image), tv_tensors.Mask(target.to(torch.uint8)))
+        return image.as_subclass(torch.Tensor), target.as_subclass(torch.Tensor)   # uint8 mask: 1/8 of the bytes
 
 
 class NumberedSampler(RandomSampler):
