@@ -7,6 +7,7 @@ before), an extracted tree is never fetched again, and the md5 is checked.
 """
 
 import shutil
+import tarfile
 from pathlib import Path
 from urllib.error import URLError
 
@@ -59,7 +60,7 @@ def _fetch(url: str, md5: str | None, root: Path, name: str) -> None:
     root.mkdir(parents=True, exist_ok=True)
     try:
         download_and_extract_archive(url, str(root), filename=Path(url.split("?")[0]).name, md5=md5)
-    except (URLError, OSError, RuntimeError, ValueError) as exc:
+    except (URLError, OSError, RuntimeError, ValueError, tarfile.TarError) as exc:
         raise DatasetError(
             f"could not fetch {name} from {url} into {root} ({type(exc).__name__}: {exc}). Download the archive by "
             f"hand and extract it into {root}, or give another `url:` (and `md5:`) in the suite's dataset section "
