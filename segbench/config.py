@@ -54,6 +54,25 @@ class EvalConfig(BaseModel):
     boundary_tolerance: float = Field(0.0075, gt=0, lt=1,
                                       description="boundary F1 tolerance, a fraction of the image diagonal")
     crf: CRFParams = CRFParams()
+    tta_scales: tuple[Annotated[float, Field(gt=0, le=4)], ...] = Field(
+        (0.5, 0.75, 1.0, 1.25, 1.5, 1.75), min_length=1,
+        description="input scales of test-time augmentation (runs with tta: true); DeepLab's by default")
+    tta_flip: bool = Field(True, description="test-time augmentation also averages the horizontal flips")
+
+
+# Fields added to a section after its first release: part of a run's identity only when they differ from their
+# default, so that adding them keeps the run ids (and the resume) of existing results folders.
+IDENTITY_WHEN_SET: dict[type[BaseModel], tuple[str, ...]] = {EvalConfig: ("tta_scales", "tta_flip")}
+
+
+def identity(section: BaseModel) -> dict[str, Any]:
+    """A section's JSON dump as run ids hash it and records store it (see IDENTITY_WHEN_SET)."""
+    dump = section.model_dump(mode="json")
+    fields = type(section).model_fields
+    for name in IDENTITY_WHEN_SET.get(type(section), ()):
+        if getattr(section, name) == fields[name].default:
+            del dump[name]
+    return dump
 
 
 class ProbeConfig(BaseModel):

@@ -23,7 +23,11 @@ ENTRY_KEYS = ("arch", TRAIN_OVERRIDE, ENTRY_LABEL)
 # Options every architecture takes that act after training: runs differing only in these share a checkpoint.
 EVAL_ONLY_OPTIONS: dict[str, Any] = {
     "crf": (bool, Field(False, description="dense CRF post-processing of the predictions (eval.crf sets it up)")),
+    "tta": (bool, Field(False, description="test-time augmentation: mean of the softmax over eval.tta_scales and, "
+                                           "with eval.tta_flip, their flips")),
 }
+# Options added after the first release: in a run's options (and its id) only when set, as IDENTITY_WHEN_SET.
+OPTIONS_WHEN_SET = ("tta",)
 
 
 @functools.cache

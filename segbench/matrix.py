@@ -8,9 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .config import EvalConfig, ProbeConfig, Suite, TrainConfig
+from .config import EvalConfig, ProbeConfig, Suite, TrainConfig, identity
 from .dataconfig import DatasetConfig
-from .entries import ENTRY_KEYS, ENTRY_LABEL, EVAL_ONLY_OPTIONS, options_model, resolved_train
+from .entries import ENTRY_KEYS, ENTRY_LABEL, EVAL_ONLY_OPTIONS, OPTIONS_WHEN_SET, options_model, resolved_train
 from .text import option_text
 
 
@@ -45,7 +45,7 @@ class RunSpec:
 
 
 def _plain(value: Any) -> Any:
-    return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+    return identity(value) if isinstance(value, BaseModel) else value
 
 
 def short_hash(obj: Any, length: int = 10) -> str:
@@ -97,6 +97,7 @@ def _variants(suite: Suite) -> list[_Variant]:
         entry_axes = tuple(k for k, v in axes.items() if len(v) > 1)
         for values in itertools.product(*axes.values()):
             options = model.model_validate(dict(zip(axes, values))).model_dump(mode="json")
+            options = {k: v for k, v in options.items() if k not in OPTIONS_WHEN_SET or v}
             key = short_hash([entry["arch"], options, _plain(train)])
             if key not in seen:
                 seen.add(key)
@@ -110,7 +111,7 @@ def _labels(variants: list[_Variant]) -> list[str]:
     labels = []
     for v in variants:
         if v.label:
-            labels.append(" ".join([v.label] + [f"{k}={option_text(v.options[k])}" for k in v.entry_axes]))
+            labels.append(" ".join([v.label] + [f"{k}={option_text(_option(v, k))}" for k in v.entry_axes]))
             continue
         others = [o for o in variants if o.arch == v.arch]
         varying = [f"{k}={option_text(x)}" for k, x in v.options.items()
@@ -118,6 +119,11 @@ def _labels(variants: list[_Variant]) -> list[str]:
         varying += [f"train.{k}={option_text(x)}" for k, x in v.train if any(getattr(o.train, k) != x for o in others)]
         labels.append(" ".join([v.arch] + varying))
     return labels
+
+
+def _option(v: _Variant, key: str) -> Any:
+    """An option's value; one of OPTIONS_WHEN_SET is absent at its default."""
+    return v.options[key] if key in v.options else options_model(v.arch).model_fields[key].default
 
 
 def shard(specs: list[RunSpec], index: int, count: int) -> list[RunSpec]:

@@ -19,6 +19,7 @@ from .probe import measure, parameter_counts
 from .progress import Progress
 from .samples import sample_indices, samples_block
 from .train import fit
+from .tta import MultiScaleInference
 
 
 @dataclass
@@ -95,6 +96,8 @@ class SuiteRunner:
         self.progress.evaluating(spec)
         val = self._dataset(spec, "val")
         crf = self._postprocess(spec)
+        if spec.options.get("tta"):
+            model = MultiScaleInference(model, spec.eval.tta_scales, spec.eval.tta_flip)
         if crf:
             crf.pool.reset_stats()
         scores = evaluate(model, val, spec.eval.batch_size, spec.eval.boundary_tolerance, self.device,
