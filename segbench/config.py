@@ -84,7 +84,8 @@ class ProbeConfig(BaseModel):
     model_config = STRICT
     enabled: bool = Field(True, description="measure latency, throughput, memory and FLOPs for every run")
     batch: PositiveInt = Field(1, description="images per timed forward pass")
-    image_size: ImageSize | None = Field(None, description="[height, width] of the input; default: the data set's probe size")
+    image_size: ImageSize | None = Field(None, description="[height, width] of the input; default: the data set's "
+                                                          "probe size")
     warmup: NonNegativeInt = Field(5, description="untimed passes before timing")
     repeats: Annotated[int, Field(ge=1, le=10000)] = Field(30, description="timed forward passes")
     throughput_batch: PositiveInt = Field(8, description="images per pass for the throughput figure")
@@ -189,7 +190,8 @@ class Suite(BaseModel):
 
 SECTIONS: dict[tuple, type[BaseModel]] = {
     (): Suite, **{("dataset", name): section for name, section in DATASET_SECTIONS.items()},
-    **{("dataset", name, "augment"): Augment for name in DATASET_SECTIONS if name != "shapes"}, ("train",): TrainConfig, ("eval",): EvalConfig,
+    **{("dataset", name, "augment"): Augment for name in DATASET_SECTIONS if name != "shapes"},
+    ("train",): TrainConfig, ("eval",): EvalConfig,
     ("eval", "crf"): CRFParams, ("probe",): ProbeConfig, ("reference",): Reference,
     ("reference", "metrics"): ReferenceMetrics}
 

@@ -10,7 +10,7 @@ from .clikit import err, make_app, out, user_errors
 from .errors import UsageError
 
 data_app = make_app("Data sets: check one, download VOC 2012 or SBD, write synthesized trees to try the loaders.")
-DATASET_NAMES = ("voc2012", "voc2012_aug", "folder")
+DATASET_NAMES = ("voc2012", "voc2012_aug")   # a folder data set needs its splits: check it through its suite
 FORMATS = ("voc", "sbd", "folder")
 
 
@@ -29,20 +29,21 @@ def _section(suite_file: Path | None, dataset: str | None, root: Path | None, sb
 
         return load_suite(suite_file).dataset
     if dataset not in DATASET_NAMES:
-        raise UsageError(f"--dataset {dataset!r}: allowed: {', '.join(DATASET_NAMES)} (shapes needs no check)")
+        raise UsageError(f"--dataset {dataset!r}: allowed: {', '.join(DATASET_NAMES)}; check a folder data set "
+                         "through its suite (segbench data check SUITE), which names its splits; shapes needs none")
     fields = {"name": dataset, "root": str(root or "data")} | ({"sbd_root": str(sbd_root)} if sbd_root else {})
     try:
         return DATASET_SECTIONS[dataset].model_validate(fields)
     except ValidationError as exc:
         loc, msg = describe({**exc.errors()[0], "loc": ("dataset", *exc.errors()[0]["loc"])})
-        raise UsageError(f"--{loc[-1]}: {msg}") from None
+        raise UsageError(f"--{str(loc[-1]).replace('_', '-')}: {msg}") from None
 
 
 @data_app.command("check")
 @user_errors
 def check_cmd(suite_file: Annotated[Optional[Path], typer.Argument(help="A suite whose dataset to check.")] = None,
-              dataset: Annotated[Optional[str], typer.Option(help="Instead of a suite: voc2012, voc2012_aug or "
-                                                            "folder.")] = None,
+              dataset: Annotated[Optional[str], typer.Option(help="Instead of a suite: voc2012 or "
+                                                            "voc2012_aug.")] = None,
               root: Annotated[Optional[Path], typer.Option(help="The data's folder (with --dataset).")] = None,
               sbd_root: Annotated[Optional[Path], typer.Option(help="SBD's folder (voc2012_aug).")] = None) -> None:
     """Check a data set: layout, split counts against the real data's, every mask; a summary.
@@ -97,6 +98,8 @@ def download_cmd(name: Annotated[str, typer.Argument(help="voc2012 or sbd.")],
     fetch = {"voc2012": ensure_voc, "sbd": ensure_sbd}.get(name)
     if fetch is None:
         raise UsageError(f"{name!r}: allowed: voc2012, sbd")
+    if md5 and not url:
+        raise UsageError("--md5 goes with --url (torchvision's own URL comes with its md5)")
     fetch(root, url, md5)
     out.print(f"{name}: ready in {root}")
 
@@ -117,4 +120,7 @@ def synth_cmd(out_dir: Annotated[Path, typer.Option("--out", help="Folder to wri
                "folder": lambda: synth.write_folder(out_dir, count=train, seed=seed)}
     if fmt not in writers:
         raise UsageError(f"--format {fmt!r}: allowed: {', '.join(FORMATS)}")
-    out.print(f"wrote {writers[fmt]()}")
+    try:
+        out.print(f"wrote {writers[fmt]()}")
+    except OSError as exc:
+        raise UsageError(f"--out {out_dir}: cannot write there ({exc.strerror or exc})") from None

@@ -29,9 +29,10 @@ ImageSize = Annotated[tuple[Side, Side], BeforeValidator(_square)]
 def expand_root(text: str) -> Path:
     """A root's path with its ${NAME} / ${NAME:-default} variables replaced; ~ is the home folder."""
     def value(match: re.Match) -> str:
-        found = os.environ.get(match["name"])
+        found = os.environ.get(match["name"]) or None   # empty counts as unset, as the shell's :- has it
         if found is None and match["default"] is None:
-            raise ValueError(f"environment variable {match['name']} is not set (used as ${{{match['name']}}}); "
+            raise ValueError(f"environment variable {match['name']} is not set or empty "
+                             f"(used as ${{{match['name']}}}); "
                              f"set it to the data's folder, or write the path, or give a default: "
                              f"${{{match['name']}:-data}}")
         return found if found is not None else match["default"]
@@ -83,6 +84,11 @@ class Augment(BaseModel):
         return self
 
 
+def _check_md5(url: str | None, md5: str | None, url_field: str, md5_field: str) -> None:
+    if md5 and not url:
+        raise ValueError(f"{md5_field} goes with {url_field} (torchvision's own URL comes with its md5)")
+
+
 class _RealData(BaseModel):
     """What every on-disk data set takes."""
 
@@ -104,6 +110,11 @@ class VOCConfig(_RealData):
     url: str | None = Field(None, description="archive URL instead of torchvision's")
     md5: str | None = Field(None, description="its md5, with url")
 
+    @model_validator(mode="after")
+    def _md5_with_url(self) -> "VOCConfig":
+        _check_md5(self.url, self.md5, "url", "md5")
+        return self
+
 
 class VOCAugConfig(_RealData):
     """The "train_aug" training set: (VOC 2012 train ∪ SBD train ∪ SBD val) − VOC 2012 val, evaluated on
@@ -116,6 +127,12 @@ class VOCAugConfig(_RealData):
     md5: str | None = None
     sbd_url: str | None = Field(None, description="SBD archive URL instead of torchvision's")
     sbd_md5: str | None = None
+
+    @model_validator(mode="after")
+    def _md5_with_url(self) -> "VOCAugConfig":
+        _check_md5(self.url, self.md5, "url", "md5")
+        _check_md5(self.sbd_url, self.sbd_md5, "sbd_url", "sbd_md5")
+        return self
 
 
 class FolderConfig(_RealData):

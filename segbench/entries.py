@@ -26,8 +26,6 @@ EVAL_ONLY_OPTIONS: dict[str, Any] = {
     "tta": (bool, Field(False, description="test-time augmentation: mean of the softmax over eval.tta_scales and, "
                                            "with eval.tta_flip, their flips")),
 }
-# Options added after the first release: in a run's options (and its id) only when set, as IDENTITY_WHEN_SET.
-OPTIONS_WHEN_SET = ("tta",)
 
 
 @functools.cache

@@ -10,7 +10,8 @@ from pydantic import BaseModel
 
 from .config import EvalConfig, ProbeConfig, Suite, TrainConfig, identity
 from .dataconfig import DatasetConfig
-from .entries import ENTRY_KEYS, ENTRY_LABEL, EVAL_ONLY_OPTIONS, OPTIONS_WHEN_SET, options_model, resolved_train
+from .entries import ENTRY_KEYS, ENTRY_LABEL, EVAL_ONLY_OPTIONS, options_model, resolved_train
+from .identity import OPTIONS_WHEN_SET
 from .text import option_text
 
 
@@ -97,7 +98,7 @@ def _variants(suite: Suite) -> list[_Variant]:
         entry_axes = tuple(k for k, v in axes.items() if len(v) > 1)
         for values in itertools.product(*axes.values()):
             options = model.model_validate(dict(zip(axes, values))).model_dump(mode="json")
-            options = {k: v for k, v in options.items() if k not in OPTIONS_WHEN_SET or v}
+            options = {k: v for k, v in options.items() if k not in OPTIONS_WHEN_SET or v != OPTIONS_WHEN_SET[k]}
             key = short_hash([entry["arch"], options, _plain(train)])
             if key not in seen:
                 seen.add(key)
@@ -123,7 +124,7 @@ def _labels(variants: list[_Variant]) -> list[str]:
 
 def _option(v: _Variant, key: str) -> Any:
     """An option's value; one of OPTIONS_WHEN_SET is absent at its default."""
-    return v.options[key] if key in v.options else options_model(v.arch).model_fields[key].default
+    return v.options.get(key, OPTIONS_WHEN_SET.get(key))
 
 
 def shard(specs: list[RunSpec], index: int, count: int) -> list[RunSpec]:

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from rich.table import Table as RichTable
 
 from . import data, models
-from .config import ProbeConfig, TrainConfig
+from .config import EvalConfig, ProbeConfig, TrainConfig
 from .crf.params import CRFParams
 from .entries import EVAL_ONLY_OPTIONS, option_problems, options_model
 from .environment import environment, resolve_device
@@ -21,6 +21,7 @@ from .errors import UsageError
 from .matrix import expand
 from .probe import count_flops, measure, parameter_counts
 from .suitefile import load_suite
+from .tta import MultiScaleInference
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -85,9 +86,12 @@ def pick_device(flag: str | None, suite_device: str = "auto") -> torch.device:
 
 
 def profile_variant(label: str, arch: str, options: dict[str, Any], num_classes: int, cfg: ProbeConfig,
-                    device: torch.device, crf: CRFParams | None, train: TrainConfig | None = None) -> dict:
-    """Build one variant (fresh weights) on `device` and probe it."""
+                    device: torch.device, crf: CRFParams | None, train: TrainConfig | None = None,
+                    evaluation: EvalConfig = EvalConfig()) -> dict:
+    """Build one variant (fresh weights) on `device` and probe it (through its test-time augmentation, if any)."""
     model = models.build(arch, num_classes, **{k: v for k, v in options.items() if k not in EVAL_ONLY_OPTIONS})
+    if options.get("tta"):
+        model = MultiScaleInference(model, evaluation.tta_scales, evaluation.tta_flip)
     model.to(device)
     return {"variant": label, "arch": arch, "options": options, "params": parameter_counts(model),
             "probe": measure(model, cfg, options["in_channels"], device, crf, train)}
@@ -121,7 +125,8 @@ def profile_suite(path: Path, input_text: str | None, device_flag: str | None,
         seen.add(spec.variant_key)
         crf = spec.eval.crf if spec.options.get("crf") else None
         results.append(profile_variant(spec.label, spec.arch, spec.options, num_classes,
-                                       probe_config(spec.probe.model_dump(), overrides), device, crf, spec.train))
+                                       probe_config(spec.probe.model_dump(), overrides), device, crf, spec.train,
+                                       spec.eval))
     return {"environment": environment(device), "results": results}
 
 

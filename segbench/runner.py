@@ -60,7 +60,7 @@ class SuiteRunner:
                 self._run_group(pending)
         finally:
             self._close()
-        self.progress.finish(self.summary)
+            self.progress.finish(self.summary)   # a terminal's bars end (and its cursor shows) on any exit
         return self.summary
 
     def _pending(self, group: list[RunSpec]) -> list[RunSpec]:

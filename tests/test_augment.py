@@ -80,3 +80,40 @@ def test_same_batches_with_0_and_2_workers_across_epochs():
     assert len(first) == 4 and not torch.equal(first[0][0], first[2][0])
     for (a, b), (c, d) in zip(first, second):
         assert torch.equal(a, c) and torch.equal(b, d)
+
+
+class Labelled12(Described):
+    """A VOC-sized image whose labels are 1 and 2 only and whose pixels are never black."""
+
+    info = INFO
+
+    def __len__(self):
+        return 3
+
+    def __getitem__(self, i):
+        yy, xx = np.mgrid[:333, :500]
+        label = (1 + ((xx // 50 + yy // 40 + i) % 2)).astype(np.int64)
+        return torch.from_numpy(np.repeat((60 * label + 30)[None], 3, 0).astype(np.uint8)), torch.from_numpy(label)
+
+
+def test_crops_never_read_past_the_image():
+    """A source region rounded past the image's edge would bring in zero pixels and label 0."""
+    ds = Augmented(Labelled12(), train_transform(Augment(scale=(0.5, 1.05), crop=(321, 321)), INFO), seed=0)
+    for draw in range(60):
+        image, mask = ds[(draw % 3, draw)]
+        labels = set(np.unique(mask.numpy()))
+        assert labels <= {1, 2, 255}, (draw, labels)
+        assert image[:, mask != 255].min() >= 80, draw
+
+
+def test_object_crops_of_augmented_data_pass_the_draws_on():
+    from segbench.data.crops import ObjectCrops
+
+    ds = Augmented(Labelled12(), train_transform(Augment(scale=(0.5, 2.0), crop=(64, 64)), INFO), seed=0)
+    crops = ObjectCrops(ds, seed=0)
+    loader = train_loader(crops, 3, 0, 0, torch.device("cpu"))
+    assert isinstance(loader.sampler, NumberedSampler)
+    first, second = (x.clone() for x, _ in loader), None
+    epochs = [torch.cat([x for x, _ in loader]) for _ in range(2)]
+    assert not torch.equal(epochs[0], epochs[1])     # new draws each epoch: new scales and flips
+    del first, second

@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -139,3 +140,66 @@ def test_a_folder_with_a_seeded_split_loads(tmp_path):
     assert (len(train), len(val)) == (7, 3) and not {p.stem for p in train.images} & {p.stem for p in val.images}
     again = data.build(FolderConfig(name="folder", root=str(root), val_fraction=0.3, split_seed=1), "val")
     assert again.images == val.images and train.num_classes == 7 and train.info.ignore_index == 255
+
+
+def test_a_classes_file_without_colours_gets_vocs(tmp_path):
+    from segbench.data.folder import read_classes
+    from segbench.data.voc import voc_colormap
+
+    (tmp_path / "classes.yaml").write_text("names: [bg, a, b]\n")
+    info = read_classes(tmp_path / "classes.yaml")
+    assert info.palette == tuple(voc_colormap()[:3]) and info.ignore_index == 255 and info.background == 0
+
+
+def test_folder_images_are_found_in_any_case_and_a_stem_twice_is_refused(tmp_path):
+    from segbench import data
+    from segbench.dataconfig import FolderConfig
+
+    root = write_folder(tmp_path / "mine", count=6)
+    for path in (root / "images").glob("*.jpg"):
+        path.rename(path.with_suffix(".JPG"))
+    cfg = FolderConfig(name="folder", root=str(root), train_list="train.txt", val_list="val.txt")
+    assert any(p.suffix == ".JPG" for p in data.build(cfg, "train").images + data.build(cfg, "val").images)
+    first = sorted((root / "images").iterdir())[0]
+    (root / "images" / f"{first.stem}.jpeg").write_bytes(first.read_bytes())
+    with pytest.raises(Exception, match="a second image of stem"):
+        data.build(cfg, "train")
+
+
+def test_data_check_on_a_folder_names_every_bad_mask(tmp_path):
+    root = write_folder(tmp_path / "mine", count=6)
+    stems = (root / "train.txt").read_text().split()[:2]
+    for stem in stems:
+        labels = np.array(Image.open(root / "masks" / f"{stem}.png"))
+        labels[0, 0] = 77
+        Image.fromarray(labels, mode="L").save(root / "masks" / f"{stem}.png")
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(FOLDER_SUITE.format(root=root))
+    checked = invoke("data", "check", suite)
+    assert checked.exit_code == 2 and all(f"{stem}.png: label value 77" in checked.output for stem in stems)
+
+
+def test_a_16_bit_png_image_is_read_as_8_bits(tmp_path):
+    from segbench.data.files import read_image
+
+    values = np.arange(12 * 10, dtype=np.uint16).reshape(12, 10) * 541
+    path = tmp_path / "deep.png"
+    Image.fromarray(values).save(path)   # a 16-bit greyscale PNG (mode I;16)
+    image = read_image(path)
+    assert image.dtype == torch.uint8 and image.shape == (3, 12, 10)
+    expected = values.astype(np.int64) * 255 // 65535
+    assert all(np.array_equal(channel, expected) for channel in image.numpy())
+
+
+def test_bad_data_flags_and_outputs_are_one_line_errors(tmp_path, monkeypatch):
+    target = tmp_path / "a-file"
+    target.write_text("x")
+    synth = invoke("data", "synth", "--out", target, "--format", "voc")
+    assert synth.exit_code == 2 and "--out" in synth.output and "Traceback" not in synth.output
+    md5 = invoke("data", "download", "voc2012", "--root", tmp_path, "--md5", "0" * 32)
+    assert md5.exit_code == 2 and "--md5 goes with --url" in md5.output
+    monkeypatch.setenv("SEGBENCH_EMPTY", "")
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(SUITE.format(root="${SEGBENCH_EMPTY}"))
+    ran = invoke("validate", suite)
+    assert ran.exit_code == 2 and "SEGBENCH_EMPTY is not set or empty" in ran.output

@@ -89,3 +89,31 @@ def test_tta_scales_are_validated(write_suite, bad, message):
     text = TINY_SUITE.replace("eval: {batch_size: 4}", "eval: {batch_size: 4, " + bad + "}")
     with pytest.raises(ConfigError, match=message):
         load_suite(write_suite(text))
+
+
+@pytest.mark.slow
+def test_a_suite_with_a_tta_axis_runs_and_reports_it_as_an_ablation(tmp_path, write_suite):
+    from typer.testing import CliRunner
+
+    from segbench.cli import app
+
+    text = TINY_SUITE.replace("skip: [32, 8]", "skip: 8, tta: [false, true]").replace(
+        "eval: {batch_size: 4}", "eval: {batch_size: 4, tta_scales: [0.75, 1.25]}") + "probe: {enabled: false}\n"
+    ran = CliRunner().invoke(app, ["run", str(write_suite(text)), "--results", str(tmp_path / "r"),
+                                   "--reports", str(tmp_path / "p")])
+    assert ran.exit_code == 0, ran.output
+    report = (tmp_path / "p" / "tiny" / "report.md").read_text()
+    assert "| fcn tta=true | 1 |" in report and "| +tta |" in report
+
+
+def test_profile_measures_a_tta_variant_through_its_augmentation():
+    from segbench import models
+    from segbench.probe import count_flops
+    from segbench.profiling import profile_model
+
+    fast = {"repeats": 1, "warmup": 0, "throughput_batch": 1, "throughput_repeats": 1}
+    tta = profile_model("fcn", ["width=0.0625", "tta=true"], "1x3x64x64", "cpu", 5, fast)["results"][0]
+    meta = models.build_on_meta("fcn", 5, width=0.0625)
+    views = sum(2 * count_flops(meta, torch.empty(1, 3, round(64 * s), round(64 * s), device="meta"))
+                for s in (0.5, 0.75, 1.0, 1.25, 1.5, 1.75))          # each scale, and its flip
+    assert tta["probe"]["flops"] == views

@@ -10,6 +10,7 @@ import numpy as np
 from ..errors import DatasetError
 from . import build
 from .files import LabelledImages, image_size
+from .folder import build_folder
 from .voc import SPLIT_SIZES
 
 # the split each data set's training and evaluation come from, as the real data counts them
@@ -29,7 +30,7 @@ class SplitReport:
 
 def check_split(config: Any, split: str) -> SplitReport:
     """Read every mask of one split; each unusable file is a problem line naming it."""
-    dataset = build(config, split)
+    dataset = build_folder(config, split, check=False) if config.name == "folder" else build(config, split)
     info = dataset.info
     pixels, ignored, problems, sizes = np.zeros(info.num_classes, dtype=np.int64), 0, [], set()
     for i in range(len(dataset)):
@@ -42,8 +43,8 @@ def check_split(config: Any, split: str) -> SplitReport:
         values, counts = np.unique(labels, return_counts=True)
         bad = [int(v) for v in values if v >= info.num_classes and v != info.ignore_index]
         if bad:
-            problems.append(f"{_mask_path(dataset, i)}: label value {bad[0]} is neither a class (0-{info.num_classes - 1}) "
-                            f"nor the ignore index {info.ignore_index}")
+            problems.append(f"{_mask_path(dataset, i)}: label value {bad[0]} is neither a class "
+                            f"(0-{info.num_classes - 1}) nor the ignore index {info.ignore_index}")
             continue
         for v, c in zip(values, counts):
             if v == info.ignore_index:

@@ -15,10 +15,11 @@ ENLARGE = 1.2          # the crop spans this multiple of the object's bounding b
 MIN_SCALE = 0.25       # nor less than this fraction of the image's sides: tiny objects are not blown up past 4x
 
 
-def object_box(target: np.ndarray, ignore_index: int, rng: np.random.Generator) -> tuple[int, int, int, int] | None:
+def object_box(target: np.ndarray, ignore_index: int, rng: np.random.Generator,
+               background: int | None = 0) -> tuple[int, int, int, int] | None:
     """The bounding box (top, left, bottom, right; exclusive) of one object picked at random: a
-    4-connected region of one foreground class. None when the target holds no foreground."""
-    classes = [c for c in np.unique(target) if c not in (0, ignore_index)]
+    4-connected region of one class other than the background. None when the target holds no object."""
+    classes = [c for c in np.unique(target) if c not in (background, ignore_index)]
     if not classes:
         return None
     regions, count = ndimage.label(target == rng.choice(classes))
@@ -59,13 +60,16 @@ class ObjectCrops(Described):
 
     def __init__(self, dataset: Described, seed: int):
         self.dataset, self.seed, self.info = dataset, seed, dataset.info
+        self.numbered = getattr(dataset, "numbered", False)   # an augmented set draws (index, draw) pairs
 
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        image, target = self.dataset[index]
-        box = object_box(target.numpy(), self.ignore_index, np.random.default_rng((self.seed, index)))
+    def __getitem__(self, item: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        index = item[0] if isinstance(item, tuple) else item
+        image, target = self.dataset[item]
+        box = object_box(target.numpy(), self.ignore_index, np.random.default_rng((self.seed, index)),
+                         self.info.background)
         if box is None:
             return image, target
         return resized_crop(image, target, crop_window(box, tuple(target.shape)), self.ignore_index)

@@ -22,8 +22,9 @@ SBD_FILES = ("cls", "img", "inst", "train.txt", "val.txt")   # what SBDataset's 
 
 
 def voc_present(root: Path) -> bool:
-    segmentation = root / "VOCdevkit" / "VOC2012" / "ImageSets" / "Segmentation"
-    return all((segmentation / f"{split}.txt").is_file() for split in ("train", "val"))
+    voc = root / "VOCdevkit" / "VOC2012"
+    lists = all((voc / "ImageSets" / "Segmentation" / f"{split}.txt").is_file() for split in ("train", "val"))
+    return lists and (voc / "JPEGImages").is_dir() and (voc / "SegmentationClass").is_dir()
 
 
 def sbd_present(sbd_root: Path) -> bool:
@@ -57,8 +58,8 @@ def ensure_sbd(sbd_root: Path, url: str | None = None, md5: str | None = None) -
 
 
 def _fetch(url: str, md5: str | None, root: Path, name: str) -> None:
-    root.mkdir(parents=True, exist_ok=True)
     try:
+        root.mkdir(parents=True, exist_ok=True)
         download_and_extract_archive(url, str(root), filename=Path(url.split("?")[0]).name, md5=md5)
     except (URLError, OSError, RuntimeError, ValueError, tarfile.TarError) as exc:
         raise DatasetError(

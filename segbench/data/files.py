@@ -39,9 +39,12 @@ def _torchvision_decode(path: Path) -> torch.Tensor | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)   # PIL is the fallback when they go
         try:
-            return decode_image(read_file(str(path)), mode=ImageReadMode.RGB)
+            image = decode_image(read_file(str(path)), mode=ImageReadMode.RGB)
         except RuntimeError:
             return None
+    if image.dtype != torch.uint8:   # a 16-bit PNG: scaled to 8 bits, as the models' statistics expect
+        image = (image.to(torch.int32) * 255 // torch.iinfo(image.dtype).max).to(torch.uint8)
+    return image
 
 
 def read_png_mask(path: Path) -> np.ndarray:
@@ -66,7 +69,8 @@ def image_size(path: Path) -> tuple[int, int]:
 
 
 class LabelledImages(Described):
-    """(uint8 image [3, H, W], int64 target [H, W]) for each (image, mask) file pair, at native size.
+    """(uint8 image [3, H, W], uint8 target [H, W]) for each (image, mask) file pair, at native size (labels and
+    the ignore index fit in a byte: a quarter of an int64's memory for a cached VOC val).
 
     `read_mask` turns a mask file into class indices (PNG by default; SBD's are .mat files).
     """
@@ -85,7 +89,7 @@ class LabelledImages(Described):
         if tuple(image.shape[1:]) != mask.shape:
             raise DatasetError(f"{self.masks[index]}: mask size {mask.shape[1]}x{mask.shape[0]} differs from its "
                                f"image {self.images[index]} ({image.shape[2]}x{image.shape[1]})")
-        return image, torch.from_numpy(mask.astype(np.int64))
+        return image, torch.from_numpy(np.array(mask, dtype=np.uint8))   # a writable copy
 
     def sizes(self) -> list[tuple[int, int]]:
         """(height, width) of every image, from the file headers: what evaluation batches images by."""

@@ -49,7 +49,8 @@ def read_classes(path: Path) -> DatasetInfo:
 
 
 def _is_colour(value: Any) -> bool:
-    return isinstance(value, list) and len(value) == 3 and all(isinstance(v, int) and 0 <= v <= 255 for v in value)
+    return isinstance(value, (list, tuple)) and len(value) == 3 and all(
+        isinstance(v, int) and 0 <= v <= 255 for v in value)
 
 
 def stems(config: FolderConfig, split: str) -> list[str]:
@@ -61,18 +62,31 @@ def stems(config: FolderConfig, split: str) -> list[str]:
             return [line.strip() for line in listing.read_text(encoding="utf-8").splitlines() if line.strip()]
         except OSError as exc:
             raise DatasetError(f"{listing}: cannot read the {split} list ({exc.strerror})") from None
-    everything = sorted(p.stem for p in (root / config.images).glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    everything = sorted(image_files(root / config.images))
     order = np.random.default_rng(config.split_seed).permutation(len(everything))
     n_val = max(1, round(config.val_fraction * len(everything)))
     chosen = sorted(order[:n_val]) if split == "val" else sorted(order[n_val:])
     return [everything[i] for i in chosen]
 
 
-def _image_of(folder: Path, stem: str) -> Path:
-    found = [folder / f"{stem}{s}" for s in IMAGE_SUFFIXES if (folder / f"{stem}{s}").is_file()]
-    if not found:
-        raise DatasetError(f"{folder}/{stem}: no image with that stem ({', '.join(IMAGE_SUFFIXES)})")
-    return found[0]
+def image_files(folder: Path) -> dict[str, Path]:
+    """stem → image file of a folder (suffixes .jpg, .jpeg, .png in any case); two images of one stem are an error."""
+    if not folder.is_dir():
+        raise DatasetError(f"{folder}: no such image folder")
+    found: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            if path.stem in found:
+                raise DatasetError(f"{path}: a second image of stem {path.stem!r} ({found[path.stem].name}); "
+                                   "a mask belongs to one image: rename or remove one of them")
+            found[path.stem] = path
+    return found
+
+
+def _image_of(files: dict[str, Path], folder: Path, stem: str) -> Path:
+    if stem not in files:
+        raise DatasetError(f"{folder}/{stem}: no image with that stem ({', '.join(IMAGE_SUFFIXES)}, any case)")
+    return files[stem]
 
 
 def check_pair(image: Path, mask: Path, info: DatasetInfo) -> None:
@@ -89,7 +103,9 @@ def check_pair(image: Path, mask: Path, info: DatasetInfo) -> None:
                            f"classes file names them) nor the ignore index {info.ignore_index}")
 
 
-def build_folder(config: FolderConfig, split: str) -> LabelledImages:
+def build_folder(config: FolderConfig, split: str, check: bool = True) -> LabelledImages:
+    """The split; with `check`, every pair is checked first (`segbench data check` checks them itself, to
+    report every bad file rather than the first)."""
     root = expand_root(config.root)
     if not root.is_dir():
         raise DatasetError(f"{root}: no such folder (the folder data set's root: {config.root})")
@@ -97,8 +113,9 @@ def build_folder(config: FolderConfig, split: str) -> LabelledImages:
     names = stems(config, split)
     if not names:
         raise DatasetError(f"{root}: the {split} split is empty")
-    images = [_image_of(root / config.images, s) for s in names]
+    files = image_files(root / config.images)
+    images = [_image_of(files, root / config.images, s) for s in names]
     masks = [root / config.masks / f"{s}.png" for s in names]
-    for image, mask in zip(images, masks):
+    for image, mask in zip(images, masks) if check else ():
         check_pair(image, mask, info)
     return LabelledImages(info, images, masks)

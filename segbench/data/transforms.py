@@ -36,7 +36,8 @@ class RandomScaleCrop:
         sh, sw = max(1, round(h * factor)), max(1, round(w * factor))    # the scaled image's size
         oh, ow = min(ch, sh), min(cw, sw)                                 # the part of the crop it fills
         top, left = _randint(sh - oh), _randint(sw - ow)                  # in scaled coordinates
-        region = (round(top / factor), round(left / factor), max(1, round(oh / factor)), max(1, round(ow / factor)))
+        y0, x0 = min(h - 1, round(top / factor)), min(w - 1, round(left / factor))
+        region = (y0, x0, max(1, min(h - y0, round(oh / factor))), max(1, min(w - x0, round(ow / factor))))
         image = TF.resized_crop(image, *region, [oh, ow], antialias=True)
         mask = TF.resized_crop(mask, *region, [oh, ow])
         if (oh, ow) == (ch, cw):

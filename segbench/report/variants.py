@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..identity import OPTIONS_WHEN_SET
 from ..text import option_text
 
 SETTINGS = ("dataset", "train", "eval", "probe")  # spec sections that, with the options, define a variant
@@ -47,7 +48,7 @@ def coordinates(spec: dict[str, Any]) -> dict[str, str]:
     """Everything that defines a variant as flat `key: JSON value` pairs: options under their own names
     (as in labels), settings dotted ("train.lr"), and the suite version."""
     flat = {"version": json.dumps(spec.get("suite_version"))}
-    flat |= {k: json.dumps(v, sort_keys=True) for k, v in spec["options"].items()}
+    flat |= {k: json.dumps(v, sort_keys=True) for k, v in (OPTIONS_WHEN_SET | spec["options"]).items()}
     for section in SETTINGS:
         flat |= _flatten(spec.get(section) or {}, section)
     return flat
