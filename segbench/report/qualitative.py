@@ -15,6 +15,7 @@ from .figures import DPI, STYLE, Plot, png
 from .variants import Variant
 
 PAD = 2       # pixels between tiles
+OUTSIDE = 225  # grey: the part of a cell beyond a smaller image (ignored pixels are white)
 SCALE = 1.6   # display pixels per image pixel
 
 
@@ -54,8 +55,10 @@ def grid(members: list[tuple[Variant, dict[str, Any]]], name: str) -> Plot:
             spine.set_visible(False)
         handles = [Patch(color=np.array(c) / 255, label=n) for n, c in zip(data["class_names"], palette)]
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        uneven = len({t.shape[:2] for _, tiles in rows for t in tiles}) > 1
         return Plot(name, "Fixed validation images: the image, its ground truth and each variant's prediction "
-                    "(lowest seed), in the data set's palette; white = ignored pixels.", png(fig))
+                    "(lowest seed), in the data set's palette; white = ignored pixels" +
+                    ("; grey = beyond a smaller image." if uneven else "."), png(fig))
 
 
 def _mosaic(rows: list[list[np.ndarray]]) -> tuple[np.ndarray, tuple[list[float], list[float]]]:
@@ -68,6 +71,8 @@ def _mosaic(rows: list[list[np.ndarray]]) -> tuple[np.ndarray, tuple[list[float]
     for i, tiles in enumerate(rows):
         for j, tile in enumerate(tiles):
             th, tw = tile.shape[:2]
-            canvas[i * (h + PAD):i * (h + PAD) + th, j * (w + PAD):j * (w + PAD) + tw] = tile[..., :3]
+            top, left = i * (h + PAD), j * (w + PAD)
+            canvas[top:top + h, left:left + w] = OUTSIDE   # the part of the cell a smaller image leaves
+            canvas[top:top + th, left:left + tw] = tile[..., :3]
     return canvas, ([i * (h + PAD) + h / 2 for i in range(len(rows))],
                     [j * (w + PAD) + w / 2 for j in range(cols)])
