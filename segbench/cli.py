@@ -72,12 +72,17 @@ def run(suite_file: SuiteArg,
         raise typer.Exit(130) from None
     report.references.save(results_dir, suite.name, suite.version,
                            [r.model_dump(mode="json", exclude_none=True) for r in suite.reference])
-    files = report.render(results_dir, reports / suite.name, run_ids={s.run_id for s in all_specs})
+    files = report.render(results_dir, reports / suite.name, run_ids={s.run_id for s in all_specs},
+                          on_skip=_warn)
     out.print(_results_section(files[0].read_text(encoding="utf-8")), markup=False)
     out.print(f"{len(summary.succeeded)} ran, {len(summary.skipped)} skipped (records exist), "
               f"{len(summary.failed)} failed; records in {results_dir}/runs, full report in {files[0].parent}")
     if summary.failed:
         raise typer.Exit(1)
+
+
+def _warn(message: str) -> None:
+    err.print(f"warning: {message}", markup=False)
 
 
 def _results_section(markdown: str) -> str:
@@ -150,7 +155,7 @@ def report_cmd(results_dir: Annotated[Path, typer.Argument(help="A results folde
     """Render the report from the run records (and references.json) of a results folder alone."""
     from . import report
 
-    for path in report.render(results_dir, output, formats=report.parse_formats(formats)):
+    for path in report.render(results_dir, output, formats=report.parse_formats(formats), on_skip=_warn):
         out.print(f"wrote {path}")
 
 

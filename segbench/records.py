@@ -6,9 +6,11 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from .errors import ResultsError
+from collections.abc import Callable
 
-SCHEMA_VERSION = 1
+from . import __version__
+from .errors import ResultsError
+from .record_schema import SCHEMA_VERSION, problem
 
 
 def runs_dir(results_dir: Path) -> Path:
@@ -56,8 +58,13 @@ def json_safe(value: Any) -> Any:
 
 
 def write_record(results_dir: Path, record: dict[str, Any]) -> Path:
+    """Validate the record against the schema (a failure is a bug in its writer) and write it atomically."""
+    data = json_safe({"schema_version": SCHEMA_VERSION, **record})
+    reason = problem(data)
+    if reason:
+        raise ValueError(f"refusing to write run record {record.get('run_id')!r}, it does not match the schema: {reason}")
     path = record_path(results_dir, record["run_id"])
-    write_json_atomic(path, json_safe({"schema_version": SCHEMA_VERSION, **record}))
+    write_json_atomic(path, data)
     return path
 
 
@@ -70,18 +77,37 @@ def completed(results_dir: Path, run_id: str) -> bool:
         return False
 
 
-def load_records(results_dir: Path) -> list[dict[str, Any]]:
-    """Every record of a results folder, in suite order (variant order, then seed)."""
+def load_records(results_dir: Path, on_skip: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """Every valid record of a results folder, in suite order (variant order, then seed). A file that is not
+    JSON, or not a record of the schema, is skipped and named to `on_skip`; one of a newer schema is refused."""
     folder = runs_dir(results_dir)
     if not folder.is_dir():
         raise ResultsError(f"{results_dir}: no run records here (expected a 'runs' folder of JSON records, "
                            f"as `segbench run` writes under results/<suite>/)")
-    records = []
+    records, skipped = [], []
     for path in sorted(folder.glob("*.json")):
-        try:
-            records.append(json.loads(path.read_text(encoding="utf-8")))
-        except ValueError as exc:
-            raise ResultsError(f"{path}: not a readable run record ({exc}); delete it to run it again") from None
+        record, reason = read_record(path)
+        if reason:
+            skipped.append(f"{path}: {reason}; skipped (delete it to run it again)")
+            if on_skip:
+                on_skip(skipped[-1])
+        else:
+            records.append(record)
     if not records:
-        raise ResultsError(f"{folder}: the folder holds no run records")
+        raise ResultsError(f"{folder}: the folder holds no run records" + "".join(f"\n{s}" for s in skipped))
     return sorted(records, key=lambda r: (r["spec"]["order"], r["spec"]["seed"], r["run_id"]))
+
+
+def read_record(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(record, None), or (None, why it is not a readable run record); a newer schema is a ResultsError."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return None, f"not a readable run record ({exc})"
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    if isinstance(version, int) and version > SCHEMA_VERSION:
+        writer = (data.get("environment") or {}).get("segbench", "a newer version")
+        raise ResultsError(f"{path}: a record of schema_version {version}, written by segbench {writer}; this "
+                           f"segbench ({__version__}) reads schema_version {SCHEMA_VERSION}: upgrade segbench")
+    reason = problem(data)
+    return (None, f"not a readable run record ({reason})") if reason else (data, None)

@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "segbench"
 # Bottom to top. A unit is a top-level module or subpackage of segbench; it may import units of lower
 # layers and of its own layer (without a cycle), never of a higher one.
 LAYERS = [
-    ["__init__", "errors", "text", "identity", "metric_info", "crf", "metrics", "metrics_reference", "samples",
+    ["__init__", "errors", "text", "identity", "metric_info", "record_schema", "crf", "metrics", "metrics_reference", "samples",
      "progress", "records"],
     ["models", "dataconfig"],
     ["config"],

@@ -55,19 +55,21 @@ def make_record(label: str, order: int, seed: int, miou: float | None = 0.5, *, 
     options = options or {}
     train = train or TRAIN
     variant_key = f"{arch}-{sorted(options.items())}-{suite_version}-{sorted(train.items())}"
-    spec = {"variant_key": variant_key, "label": label, "order": order, "suite": "unit", "suite_version": suite_version,
-            "arch": arch, "options": options, "seed": seed, "dataset": DATASET, "train": train, "eval": EVAL,
-            "device": "cpu"}
     run_id = f"{arch}-{hashlib.sha256(f'{variant_key}|{seed}'.encode()).hexdigest()[:10]}"
-    record = {"schema_version": 1, "run_id": run_id, "train_key": f"t-{label.replace(' crf=true', '').replace(' crf=false', '')}-{seed}",
+    train_key = f"t-{label.replace(' crf=true', '').replace(' crf=false', '')}-{seed}"
+    spec = {"run_id": run_id, "train_key": train_key, "variant_key": variant_key, "label": label, "order": order,
+            "suite": "unit", "suite_version": suite_version, "arch": arch, "options": options, "seed": seed,
+            "dataset": DATASET, "train": train, "eval": EVAL, "probe": {}, "device": "cpu"}
+    record = {"schema_version": 1, "run_id": run_id, "train_key": train_key,
               "status": status, "error": None if status == "ok" else "RuntimeError: loss became nan at step 3",
-              "spec": copy.deepcopy(spec), "environment": environment(machine), "finished_at": "2025-01-01T00:00:00+00:00"}
+              "spec": copy.deepcopy(spec), "environment": environment(machine), "finished_at": "2025-01-01T00:00:00+00:00",
+              "wall_s": 1.0}
     if status != "ok":
         return record
     record |= {"metrics": {"miou": miou, "bf1": bf1, "pixel_acc": 0.9, "mean_acc": 0.6, "fwiou": 0.8},
                "per_class": {"iou": per_class_iou or [0.9, 0.4, 0.2], "bf1": [None, 0.5, 0.1], "acc": [0.95, 0.5, 0.3]},
                "data": {"num_classes": 3, "class_names": CLASSES, "palette": PALETTE, "ignore_index": 255},
-               "model": {"params": {"total": params, "trainable": params}},
+               "model": {"params": {"total": params, "trainable": params}}, "eval": {"images": 4, "wall_s": 0.1},
                "train": {"loss_curve": [[5, loss + 1.0], [10, loss]], "wall_s": 1.0, "images_per_s": 10.0},
                "samples": samples(order)}
     if with_probe is not None:

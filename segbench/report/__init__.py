@@ -4,6 +4,7 @@ report.md (+ figures/*.png), report.tex (booktabs; compiles with pdflatex next t
 runs.csv and variants.csv, report.html (one self-contained page).
 """
 
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import ResultsError, UsageError
@@ -25,13 +26,13 @@ def parse_formats(text: str) -> tuple[str, ...]:
 
 
 def render(results_dir: Path, out_dir: Path | None = None, run_ids: set[str] | None = None,
-           formats: tuple[str, ...] = FORMATS) -> list[Path]:
+           formats: tuple[str, ...] = FORMATS, on_skip: Callable[[str], None] | None = None) -> list[Path]:
     """Write the report into `out_dir` (default reports/<suite>) and return the files written.
 
     `run_ids` limits the report to those runs (`segbench run` passes its suite's matrix, so records
     left from an earlier version of the suite stay on disk but out of its report).
     """
-    records = load_records(results_dir)
+    records = load_records(results_dir, on_skip)
     if run_ids is not None:
         records = [r for r in records if r["run_id"] in run_ids]
         if not records:
