@@ -19,7 +19,7 @@ LAYERS = [
     ["models", "dataconfig"],
     ["config"],
     ["entries", "data", "environment"],
-    ["suitefile", "matrix", "train", "evaluate", "tta", "score", "report"],
+    ["suitefile", "matrix", "train", "evaluate", "tta", "score", "report", "results"],
     ["probe"],
     ["runner", "profiling"],
     ["clikit", "datacli", "cli", "__main__"],
