@@ -11,12 +11,14 @@ from rich.table import Table as RichTable
 
 from . import __version__
 from .clikit import err, make_app, out, user_errors
+from .checkcli import register as register_checks
 from .datacli import data_app
 from .errors import SegbenchError
 
 
 app = make_app("Benchmark semantic-segmentation architectures from declarative YAML suites.")
 app.add_typer(data_app, name="data")
+register_checks(app)
 
 
 def _version(value: bool) -> None:

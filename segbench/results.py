@@ -15,6 +15,7 @@ Columns of `load` (metrics as fractions, as in the records):
 - machine_id, device, device_name, threads, torch, segbench, git_commit; wall_s, train_wall_s.
 """
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,9 +58,10 @@ def row(record: dict[str, Any], label: str) -> dict[str, Any]:
     return out | {"wall_s": record.get("wall_s"), "train_wall_s": _get(record, "train", "wall_s")}
 
 
-def load(results_dir: str | Path) -> pd.DataFrame:
-    """One row per run of the folder (failed runs included), in suite order; invalid records are skipped."""
-    vs = variants(load_records(Path(results_dir)))
+def load(results_dir: str | Path, on_skip: Callable[[str], None] | None = None) -> pd.DataFrame:
+    """One row per run of the folder (failed runs included), in suite order; invalid records are skipped (and
+    named to `on_skip`)."""
+    vs = variants(load_records(Path(results_dir), on_skip))
     rows = [row(r, v.label) for v in vs for r in sorted(v.records, key=lambda r: (r["spec"]["seed"], r["run_id"]))]
     return pd.DataFrame(rows)
 

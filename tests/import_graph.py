@@ -20,9 +20,9 @@ LAYERS = [
     ["config"],
     ["entries", "data", "environment"],
     ["suitefile", "matrix", "train", "evaluate", "tta", "score", "report", "results"],
-    ["probe"],
+    ["probe", "check"],
     ["runner", "profiling"],
-    ["clikit", "datacli", "cli", "__main__"],
+    ["clikit", "datacli", "checkcli", "cli", "__main__"],
 ]
 
 

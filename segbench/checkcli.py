@@ -1,0 +1,80 @@
+"""`segbench baseline` and `segbench check`: the CI gate on accuracy and speed."""
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .clikit import err, out, user_errors
+from .errors import UsageError
+
+DEFAULT_METRICS = "miou,bf1,latency_ms,images_per_s,inference_peak_mb"
+
+
+@user_errors
+def baseline_cmd(results_dir: Annotated[Path, typer.Argument(help="A results folder, e.g. results/smoke.")],
+                 output: Annotated[Path, typer.Option("--out", help="Baseline file to write, e.g. "
+                                                      "results/baselines/smoke.json.")]) -> None:
+    """Freeze a results folder's figures as a baseline: per variant, each metric's mean, std and n over
+    seeds, the speed and memory figures with their spread, the machine, the suite and segbench's version."""
+    from .check import freeze
+    from .records import write_json_atomic
+
+    write_json_atomic(output, freeze(results_dir, _warn))
+    out.print(f"wrote {output}")
+
+
+@user_errors
+def check_cmd(
+        results_dir: Annotated[Path, typer.Argument(help="The results folder to check.")],
+        baseline: Annotated[Optional[Path], typer.Option(help="A baseline file (segbench baseline).")] = None,
+        against: Annotated[Optional[Path], typer.Option(help="Instead of --baseline: another results folder.")] = None,
+        accuracy_tol: Annotated[float, typer.Option(min=0, help="Allowed drop in points (×100) of an accuracy "
+                                                    "metric.")] = 0.5,
+        speed_tol: Annotated[float, typer.Option(min=0, help="Allowed change of speed and memory, %.")] = 10.0,
+        sigma: Annotated[float, typer.Option(min=0, help="Accuracy may also move by sigma × the pooled std over "
+                                             "seeds.")] = 2.0,
+        metrics: Annotated[str, typer.Option(help="Comma-separated metrics to check.")] = DEFAULT_METRICS,
+        fmt: Annotated[str, typer.Option("--format", help="md or json.")] = "md",
+        junit: Annotated[Optional[Path], typer.Option(help="Also write JUnit XML here.")] = None,
+        strict_machine: Annotated[bool, typer.Option("--strict-machine", help="Speed from another machine fails "
+                                                     "instead of being not comparable.")] = False) -> None:
+    """Compare results with a baseline, variant by variant: exit 0 when nothing regressed, 1 when something did
+    (or a baseline variant is missing), 2 for a usage error."""
+    from .check import ACCURACY, SPEED, Tolerances, as_rows, compare, freeze, junit as junit_xml, markdown
+
+    if (baseline is None) == (against is None):
+        raise UsageError("give --baseline FILE or --against RESULTS_DIR (one of them)")
+    names = tuple(m.strip() for m in metrics.split(",") if m.strip())
+    unknown = [m for m in names if m not in (*ACCURACY, *SPEED)]
+    if unknown or not names or fmt not in ("md", "json"):
+        raise UsageError(f"--metrics: allowed {', '.join((*ACCURACY, *SPEED))}; --format: md or json "
+                         f"(got {', '.join(unknown) or fmt})")
+    base = freeze(against, _warn) if against else _read_baseline(baseline)
+    verdicts = compare(base, results_dir, Tolerances(accuracy_tol, speed_tol, sigma, strict_machine), names, _warn)
+    out.print(markdown(verdicts) if fmt == "md" else json.dumps(as_rows(verdicts), indent=1), markup=False)
+    if junit:
+        junit.write_text(junit_xml(verdicts, str(base.get("suite"))), encoding="utf-8")
+    if any(v.fails for v in verdicts):
+        raise typer.Exit(1)
+
+
+def _read_baseline(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--baseline {path}: not a readable baseline file ({exc})") from None
+    if not isinstance(data, dict) or data.get("baseline_version") != 1 or "variants" not in data:
+        raise UsageError(f"--baseline {path}: not a segbench baseline (baseline_version 1, variants), as "
+                         "`segbench baseline RESULTS_DIR --out FILE` writes")
+    return data
+
+
+def _warn(message: str) -> None:
+    err.print(f"warning: {message}", markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("baseline")(baseline_cmd)
+    app.command("check")(check_cmd)
