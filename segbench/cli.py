@@ -17,8 +17,6 @@ from .errors import SegbenchError
 
 
 app = make_app("Benchmark semantic-segmentation architectures from declarative YAML suites.")
-app.add_typer(data_app, name="data")
-register_checks(app)
 
 
 def _version(value: bool) -> None:
@@ -266,3 +264,7 @@ def _per_class_table(per_class: dict[str, list]) -> RichTable:
     for c, values in enumerate(zip(per_class["iou"], per_class["acc"], per_class["bf1"])):
         table.add_row(str(c), *(f"{100 * v:.2f}" if v is not None and v == v else "–" for v in values))
     return table
+
+
+app.add_typer(data_app, name="data")
+register_checks(app)
