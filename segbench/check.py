@@ -8,8 +8,8 @@ missing or failed now fails the check; a new variant is reported and does not.
 
 import datetime as dt
 import math
-from dataclasses import asdict, dataclass
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +17,11 @@ import pandas as pd
 
 from . import __version__, results
 from .errors import ResultsError
+from .metric_info import HIGHER_IS_BETTER
+from .records import json_safe
 
 BASELINE_VERSION = 1
-ACCURACY = ("miou", "bf1", "pixel_acc", "mean_acc", "fwiou")
+ACCURACY = results.METRICS
 SPEED = {"latency_ms": False, "images_per_s": True, "inference_peak_mb": False}   # name: higher is better
 SPREAD = {"latency_ms": "network_std_ms"}   # the probe's own spread over its timed passes
 
@@ -59,11 +61,7 @@ def _freeze(runs: pd.DataFrame) -> dict[str, Any]:
             "suite_versions": sorted(set(runs["suite_version"])), "segbench": __version__,
             "commit": runs.iloc[0]["git_commit"],
             "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "variants": [_clean(row) for row in stats.to_dict(orient="records")]}
-
-
-def _clean(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+            "variants": json_safe(stats.to_dict(orient="records"))}   # NaN (no spread of one seed) -> None
 
 
 def compare(baseline: dict[str, Any], current_dir: Path, tol: Tolerances, metrics: tuple[str, ...],
@@ -81,7 +79,7 @@ def compare(baseline: dict[str, Any], current_dir: Path, tol: Tolerances, metric
             verdicts.append(Verdict(base["variant"], "all", None, None, None, None, "missing"))
             continue
         same_machine = rows[rows["machine_id"] == base["machine_id"]]
-        cur = _clean((same_machine if not same_machine.empty else rows).iloc[0].to_dict())
+        cur = json_safe((same_machine if not same_machine.empty else rows).iloc[0].to_dict())
         verdicts += [_verdict(base, cur, metric, tol, not same_machine.empty) for metric in metrics]
     known = {b["variant"] for b in baseline["variants"]}
     return verdicts + [Verdict(v, "all", None, None, None, None, "new") for v in dict.fromkeys(current["variant"])
@@ -101,7 +99,7 @@ def _verdict(base: dict, cur: dict, metric: str, tol: Tolerances, same_machine: 
     pooled = _pooled_std(base.get(f"{metric}_std"), base.get(f"{metric}_n"), cur.get(f"{metric}_std"),
                          cur.get(f"{metric}_n"))
     allowed = max(tol.accuracy_points / 100, tol.sigma * pooled)
-    return Verdict(label, metric, b, c, c - b, allowed, _direction(c - b, allowed, higher_is_better=True))
+    return Verdict(label, metric, b, c, c - b, allowed, _direction(c - b, allowed, HIGHER_IS_BETTER[metric]))
 
 
 def _speed(label: str, metric: str, b: float, c: float, base: dict, cur: dict, tol: Tolerances) -> Verdict:

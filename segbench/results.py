@@ -22,6 +22,8 @@ from typing import Any
 import pandas as pd
 
 from .records import load_records
+from .report.tables import get_path as _get
+from .report.tables import gflops_per_image, latency_ms
 from .report.variants import variants
 
 METRICS = ("miou", "bf1", "pixel_acc", "mean_acc", "fwiou")
@@ -29,12 +31,6 @@ PROBE = {"network_ms": ("latency_ms", "median"), "network_p90_ms": ("latency_ms"
          "network_std_ms": ("latency_ms", "std"), "images_per_s": ("throughput", "images_per_s"),
          "inference_peak_mb": ("memory", "inference_peak_mb"), "train_step_peak_mb": ("memory", "train_step_peak_mb")}
 ENVIRONMENT = ("machine_id", "device", "device_name", "threads", "torch", "segbench", "git_commit")
-
-
-def _get(record: dict[str, Any], *path: str) -> Any:
-    for key in path:
-        record = record.get(key) if isinstance(record, dict) else None
-    return record
 
 
 def row(record: dict[str, Any], label: str) -> dict[str, Any]:
@@ -49,10 +45,8 @@ def row(record: dict[str, Any], label: str) -> dict[str, Any]:
     for key in ("iou", "acc", "bf1"):
         values = _get(record, "per_class", key) or []
         out |= {f"{key}.{name}": value for name, value in zip(names, values)}
-    shape = probe.get("input_shape")
-    out |= {"params": _get(record, "model", "params", "total"),
-            "gflops": probe["gflops"] / shape[0] if probe.get("gflops") is not None and shape else None,
-            "latency_ms": _get(probe, "end_to_end_ms", "median") or _get(probe, "latency_ms", "median")}
+    out |= {"params": _get(record, "model", "params", "total"), "gflops": gflops_per_image(record),
+            "latency_ms": latency_ms(record)}
     out |= {name: _get(probe, *path) for name, path in PROBE.items()}
     out |= {name: _get(record, "environment", name) for name in ENVIRONMENT}
     return out | {"wall_s": record.get("wall_s"), "train_wall_s": _get(record, "train", "wall_s")}

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import DatasetError
 from . import build
-from .files import LabelledImages, image_size
+from .files import LabelledImages, checked_mask, outside_classes
 from .folder import build_folder
 from .voc import SPLIT_SIZES
 
@@ -40,12 +40,11 @@ def check_split(config: Any, split: str) -> SplitReport:
             problems.append(str(exc))
             continue
         sizes.add(labels.shape)
-        values, counts = np.unique(labels, return_counts=True)
-        bad = [int(v) for v in values if v >= info.num_classes and v != info.ignore_index]
-        if bad:
-            problems.append(f"{_mask_path(dataset, i)}: label value {bad[0]} is neither a class "
-                            f"(0-{info.num_classes - 1}) nor the ignore index {info.ignore_index}")
+        reason = outside_classes(labels, info, _mask_path(dataset, i))
+        if reason:
+            problems.append(reason)
             continue
+        values, counts = np.unique(labels, return_counts=True)
         for v, c in zip(values, counts):
             if v == info.ignore_index:
                 ignored += int(c)
@@ -56,12 +55,7 @@ def check_split(config: Any, split: str) -> SplitReport:
 
 def _mask(dataset: Any, i: int) -> np.ndarray:
     if isinstance(dataset, LabelledImages):
-        labels = dataset.read_mask(dataset.masks[i])
-        if image_size(dataset.images[i]) != labels.shape:
-            h, w = image_size(dataset.images[i])
-            raise DatasetError(f"{dataset.masks[i]}: size {labels.shape[1]}x{labels.shape[0]} differs from its image "
-                               f"{dataset.images[i]} ({w}x{h})")
-        return labels
+        return checked_mask(dataset.images[i], dataset.masks[i], dataset.read_mask)
     return dataset[i][1].numpy()
 
 

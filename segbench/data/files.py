@@ -68,6 +68,28 @@ def image_size(path: Path) -> tuple[int, int]:
         raise DatasetError(f"{path}: cannot read the image ({exc})") from None
 
 
+def size_mismatch(mask: Path, mask_shape: tuple, image: Path, image_shape: tuple) -> DatasetError:
+    return DatasetError(f"{mask}: mask size {mask_shape[1]}x{mask_shape[0]} differs from its image {image} "
+                        f"({image_shape[1]}x{image_shape[0]})")
+
+
+def checked_mask(image: Path, mask: Path, read_mask: Callable[[Path], np.ndarray] = read_png_mask) -> np.ndarray:
+    """The mask's class indices; a DatasetError when their size is not the image's (read from its header)."""
+    labels, size = read_mask(mask), image_size(image)
+    if labels.shape != size:
+        raise size_mismatch(mask, labels.shape, image, size)
+    return labels
+
+
+def outside_classes(labels: np.ndarray, info: DatasetInfo, mask: Path | str) -> str | None:
+    """Why a mask's labels do not fit the classes (a value neither a class nor the ignore index), or None."""
+    bad = np.setdiff1d(np.unique(labels), [*range(info.num_classes), info.ignore_index])
+    if not bad.size:
+        return None
+    return (f"{mask}: label value {int(bad[0])} is neither a class (0-{info.num_classes - 1}) nor the ignore index "
+            f"{info.ignore_index}")
+
+
 class LabelledImages(Described):
     """(uint8 image [3, H, W], uint8 target [H, W]) for each (image, mask) file pair, at native size (labels and
     the ignore index fit in a byte: a quarter of an int64's memory for a cached VOC val).
@@ -87,8 +109,7 @@ class LabelledImages(Described):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         image, mask = read_image(self.images[index]), self.read_mask(self.masks[index])
         if tuple(image.shape[1:]) != mask.shape:
-            raise DatasetError(f"{self.masks[index]}: mask size {mask.shape[1]}x{mask.shape[0]} differs from its "
-                               f"image {self.images[index]} ({image.shape[2]}x{image.shape[1]})")
+            raise size_mismatch(self.masks[index], mask.shape, self.images[index], tuple(image.shape[1:]))
         return image, torch.from_numpy(np.array(mask, dtype=np.uint8))   # a writable copy
 
     def sizes(self) -> list[tuple[int, int]]:

@@ -18,7 +18,7 @@ import yaml
 
 from ..dataconfig import FolderConfig, expand_root
 from ..errors import DatasetError
-from .files import LabelledImages, image_size, read_png_mask
+from .files import LabelledImages, checked_mask, outside_classes
 from .info import DatasetInfo
 from .voc import voc_colormap
 
@@ -93,14 +93,9 @@ def check_pair(image: Path, mask: Path, info: DatasetInfo) -> None:
     """A clear error for a missing or unreadable mask, a size mismatch or a label outside the classes."""
     if not mask.is_file():
         raise DatasetError(f"{mask}: missing: every image needs a mask with its stem ({image.name})")
-    labels = read_png_mask(mask)
-    if image_size(image) != labels.shape:
-        h, w = image_size(image)
-        raise DatasetError(f"{mask}: size {labels.shape[1]}x{labels.shape[0]} differs from its image {image} ({w}x{h})")
-    bad = np.setdiff1d(np.unique(labels), [*range(info.num_classes), info.ignore_index])
-    if bad.size:
-        raise DatasetError(f"{mask}: label value {int(bad[0])} is neither a class (0-{info.num_classes - 1}, as the "
-                           f"classes file names them) nor the ignore index {info.ignore_index}")
+    reason = outside_classes(checked_mask(image, mask), info, mask)
+    if reason:
+        raise DatasetError(reason + " (the classes file names the classes)")
 
 
 def build_folder(config: FolderConfig, split: str, check: bool = True) -> LabelledImages:

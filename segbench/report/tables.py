@@ -52,31 +52,32 @@ class Column:
         return f"{self.title} {'↑' if self.higher_is_better else '↓'}"
 
 
-def _get(record: Record, *path: str) -> Any:
+def get_path(record: Record, *path: str) -> Any:
+    """record[path[0]][path[1]]..., None where a key is absent."""
     for key in path:
         record = record.get(key) if isinstance(record, dict) else None
     return record
 
 
-def _gflops_per_image(r: Record) -> float | None:
-    gflops, shape = _get(r, "probe", "gflops"), _get(r, "probe", "input_shape")
+def gflops_per_image(r: Record) -> float | None:
+    gflops, shape = get_path(r, "probe", "gflops"), get_path(r, "probe", "input_shape")
     return gflops / shape[0] if gflops is not None and shape else None
 
 
 def latency_ms(r: Record) -> float | None:
     """Median time per image of what the run does: network + post-processing (end to end) when recorded."""
-    return _get(r, "probe", "end_to_end_ms", "median") or _get(r, "probe", "latency_ms", "median")
+    return get_path(r, "probe", "end_to_end_ms", "median") or get_path(r, "probe", "latency_ms", "median")
 
 
-ACCURACY = [Column(key, title, lambda r, k=key: _get(r, "metrics", k), HIGHER_IS_BETTER[key]) for key, title in
+ACCURACY = [Column(key, title, lambda r, k=key: get_path(r, "metrics", k), HIGHER_IS_BETTER[key]) for key, title in
             (("miou", "mIoU"), ("bf1", "BF1"), ("pixel_acc", "pixel acc"), ("mean_acc", "mean acc"),
              ("fwiou", "fwIoU"))]
-COST = [Column("params", "params (M)", lambda r: _get(r, "model", "params", "total"), False, 1e-6, 2, spread=False),
-        Column("gflops", "GFLOPs", _gflops_per_image, False, 1.0, 2, spread=False)]
+COST = [Column("params", "params (M)", lambda r: get_path(r, "model", "params", "total"), False, 1e-6, 2, spread=False),
+        Column("gflops", "GFLOPs", gflops_per_image, False, 1.0, 2, spread=False)]
 SPEED = [Column("latency_ms", "latency (ms)", latency_ms, False, 1.0, 2, True),
-         Column("images_per_s", "throughput (img/s)", lambda r: _get(r, "probe", "throughput", "images_per_s"),
+         Column("images_per_s", "throughput (img/s)", lambda r: get_path(r, "probe", "throughput", "images_per_s"),
                 True, 1.0, 1, True),
-         Column("peak_memory_mb", "peak memory (MB)", lambda r: _get(r, "probe", "memory", "inference_peak_mb"),
+         Column("peak_memory_mb", "peak memory (MB)", lambda r: get_path(r, "probe", "memory", "inference_peak_mb"),
                 False, 1.0, 1, True)]
 
 
@@ -141,7 +142,7 @@ def main_table(vs: list[Variant], with_speed: bool) -> Table:
 def speed_table(vs: list[Variant], machine_id: str) -> Table:
     """Speed and memory of the runs computed on one machine."""
     def on_machine(v: Variant) -> list[Record]:
-        return [r for r in v.ok if _get(r, "environment", "machine_id") == machine_id]
+        return [r for r in v.ok if get_path(r, "environment", "machine_id") == machine_id]
     present = [v for v in vs if on_machine(v)]
     return variant_table(present, SPEED, on_machine, first="runs")
 
@@ -160,7 +161,7 @@ def per_class_table(vs: list[Variant], key: str, class_names: list[str]) -> Tabl
 
 
 def _class_value(r: Record, key: str, c: int) -> float | None:
-    values = _get(r, "per_class", key) or []
+    values = get_path(r, "per_class", key) or []
     return values[c] if c < len(values) else None
 
 
