@@ -16,22 +16,14 @@ from typing import Any
 import pandas as pd
 
 from . import __version__, results
+from .config import CheckConfig
 from .errors import ResultsError
-from .metric_info import HIGHER_IS_BETTER
+from .metric_info import HIGHER_IS_BETTER, SPEED_HIGHER_IS_BETTER as SPEED
 from .records import json_safe
 
 BASELINE_VERSION = 1
 ACCURACY = results.METRICS
-SPEED = {"latency_ms": False, "images_per_s": True, "inference_peak_mb": False}   # name: higher is better
 SPREAD = {"latency_ms": "network_std_ms"}   # the probe's own spread over its timed passes
-
-
-@dataclass(frozen=True)
-class Tolerances:
-    accuracy_points: float = 0.5     # ×100, absolute
-    speed_percent: float = 10.0      # relative
-    sigma: float = 2.0               # allowed accuracy change widens to sigma × pooled std over seeds
-    strict_machine: bool = False     # speed on another machine fails instead of being "not comparable"
 
 
 @dataclass
@@ -64,9 +56,9 @@ def _freeze(runs: pd.DataFrame) -> dict[str, Any]:
             "variants": json_safe(stats.to_dict(orient="records"))}   # NaN (no spread of one seed) -> None
 
 
-def compare(baseline: dict[str, Any], current_dir: Path, tol: Tolerances, metrics: tuple[str, ...],
+def compare(baseline: dict[str, Any], current_dir: Path, tol: CheckConfig,
             on_skip: Callable[[str], None] | None = None) -> list[Verdict]:
-    """One verdict per baseline variant and metric, plus one per new variant."""
+    """One verdict per baseline variant and metric of `tol.metrics`, plus one per new variant."""
     now = _freeze(results.load(current_dir, on_skip))
     if baseline.get("suite") != now["suite"]:
         raise ResultsError(f"the baseline is of suite {baseline.get('suite')!r}, {current_dir} of {now['suite']!r}: "
@@ -80,13 +72,13 @@ def compare(baseline: dict[str, Any], current_dir: Path, tol: Tolerances, metric
             continue
         same_machine = rows[rows["machine_id"] == base["machine_id"]]
         cur = json_safe((same_machine if not same_machine.empty else rows).iloc[0].to_dict())
-        verdicts += [_verdict(base, cur, metric, tol, not same_machine.empty) for metric in metrics]
+        verdicts += [_verdict(base, cur, metric, tol, not same_machine.empty) for metric in tol.metrics]
     known = {b["variant"] for b in baseline["variants"]}
     return verdicts + [Verdict(v, "all", None, None, None, None, "new") for v in dict.fromkeys(current["variant"])
                        if v not in known]
 
 
-def _verdict(base: dict, cur: dict, metric: str, tol: Tolerances, same_machine: bool) -> Verdict:
+def _verdict(base: dict, cur: dict, metric: str, tol: CheckConfig, same_machine: bool) -> Verdict:
     b, c = base.get(f"{metric}_mean"), cur.get(f"{metric}_mean")
     label = base["variant"]
     if b is None or c is None:
@@ -98,14 +90,14 @@ def _verdict(base: dict, cur: dict, metric: str, tol: Tolerances, same_machine: 
         return _speed(label, metric, b, c, base, cur, tol)
     pooled = _pooled_std(base.get(f"{metric}_std"), base.get(f"{metric}_n"), cur.get(f"{metric}_std"),
                          cur.get(f"{metric}_n"))
-    allowed = max(tol.accuracy_points / 100, tol.sigma * pooled)
+    allowed = max(tol.tolerance(metric), tol.sigma * pooled)
     return Verdict(label, metric, b, c, c - b, allowed, _direction(c - b, allowed, HIGHER_IS_BETTER[metric]))
 
 
-def _speed(label: str, metric: str, b: float, c: float, base: dict, cur: dict, tol: Tolerances) -> Verdict:
+def _speed(label: str, metric: str, b: float, c: float, base: dict, cur: dict, tol: CheckConfig) -> Verdict:
     spread_key = SPREAD.get(metric)
     spread = sum(x.get(f"{spread_key}_mean") or 0 for x in (base, cur)) if spread_key else 0.0
-    allowed = max(tol.speed_percent / 100 * abs(b), spread)
+    allowed = max(tol.tolerance(metric) * abs(b), spread)
     return Verdict(label, metric, b, c, c - b, allowed, _direction(c - b, allowed, SPEED[metric]))
 
 

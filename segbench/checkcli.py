@@ -8,8 +8,7 @@ import typer
 
 from .clikit import err, out, user_errors
 from .errors import UsageError
-
-DEFAULT_METRICS = "miou,bf1,latency_ms,images_per_s,inference_peak_mb"
+from .metric_info import CHECKED_BY_DEFAULT
 
 
 @user_errors
@@ -30,34 +29,60 @@ def check_cmd(
         results_dir: Annotated[Path, typer.Argument(help="The results folder to check.")],
         baseline: Annotated[Optional[Path], typer.Option(help="A baseline file (segbench baseline).")] = None,
         against: Annotated[Optional[Path], typer.Option(help="Instead of --baseline: another results folder.")] = None,
-        accuracy_tol: Annotated[float, typer.Option(min=0, help="Allowed drop in points (×100) of an accuracy "
-                                                    "metric.")] = 0.5,
-        speed_tol: Annotated[float, typer.Option(min=0, help="Allowed change of speed and memory, %.")] = 10.0,
-        sigma: Annotated[float, typer.Option(min=0, help="Accuracy may also move by sigma × the pooled std over "
-                                             "seeds.")] = 2.0,
-        metrics: Annotated[str, typer.Option(help="Comma-separated metrics to check.")] = DEFAULT_METRICS,
+        suite: Annotated[Optional[Path], typer.Option(help="Take the tolerances from this suite's check: section "
+                                                      "(the flags below override it, except a metric's own entry under tolerances:).")] = None,
+        accuracy_tol: Annotated[Optional[float], typer.Option(min=0, help="Allowed drop in points (×100) of an "
+                                                              "accuracy metric [default: 0.5].")] = None,
+        speed_tol: Annotated[Optional[float], typer.Option(min=0, help="Allowed change of speed and memory, % "
+                                                           "[default: 10].")] = None,
+        sigma: Annotated[Optional[float], typer.Option(min=0, help="Accuracy may also move by sigma × the pooled "
+                                                       "std over seeds [default: 2].")] = None,
+        metrics: Annotated[Optional[str], typer.Option(help="Comma-separated metrics to check [default: "
+                                                       f"{','.join(CHECKED_BY_DEFAULT)}].")] = None,
         fmt: Annotated[str, typer.Option("--format", help="md or json.")] = "md",
         junit: Annotated[Optional[Path], typer.Option(help="Also write JUnit XML here.")] = None,
         strict_machine: Annotated[bool, typer.Option("--strict-machine", help="Speed from another machine fails "
                                                      "instead of being not comparable.")] = False) -> None:
     """Compare results with a baseline, variant by variant: exit 0 when nothing regressed, 1 when something did
     (or a baseline variant is missing), 2 for a usage error."""
-    from .check import ACCURACY, SPEED, Tolerances, as_rows, compare, freeze, junit as junit_xml, markdown
+    from .check import as_rows, compare, freeze, junit as junit_xml, markdown
 
     if (baseline is None) == (against is None):
         raise UsageError("give --baseline FILE or --against RESULTS_DIR (one of them)")
-    names = tuple(m.strip() for m in metrics.split(",") if m.strip())
-    unknown = [m for m in names if m not in (*ACCURACY, *SPEED)]
-    if unknown or not names or fmt not in ("md", "json"):
-        raise UsageError(f"--metrics: allowed {', '.join((*ACCURACY, *SPEED))}; --format: md or json "
-                         f"(got {', '.join(unknown) or fmt})")
+    if fmt not in ("md", "json"):
+        raise UsageError(f"--format: md or json (got {fmt})")
     base = freeze(against, _warn) if against else _read_baseline(baseline)
-    verdicts = compare(base, results_dir, Tolerances(accuracy_tol, speed_tol, sigma, strict_machine), names, _warn)
+    flags = {"accuracy_tol": accuracy_tol, "speed_tol": speed_tol, "sigma": sigma, "strict_machine": strict_machine
+             or None, "metrics": tuple(m.strip() for m in metrics.split(",") if m.strip()) if metrics else None}
+    tol = _tolerances(suite, base.get("suite"), {k: v for k, v in flags.items() if v is not None})
+    verdicts = compare(base, results_dir, tol, _warn)
     out.print(markdown(verdicts) if fmt == "md" else json.dumps(as_rows(verdicts), indent=1), markup=False)
     if junit:
         junit.write_text(junit_xml(verdicts, str(base.get("suite"))), encoding="utf-8")
     if any(v.fails for v in verdicts):
         raise typer.Exit(1)
+
+
+def _tolerances(suite_file: Path | None, baseline_suite: str | None, flags: dict):
+    """The suite's check: section (or the defaults), with the flags given on the command line over it."""
+    from typing import get_args
+
+    from pydantic import ValidationError
+
+    from .config import CheckConfig, CheckedMetric
+    from .suitefile import load_suite
+
+    section = CheckConfig()
+    if suite_file:
+        suite = load_suite(suite_file)
+        if suite.name != baseline_suite:
+            raise UsageError(f"--suite {suite_file} is suite {suite.name!r}, the baseline is of {baseline_suite!r}")
+        section = suite.check
+    try:
+        return CheckConfig.model_validate(section.model_dump() | flags)
+    except ValidationError:   # the other flags are checked by typer
+        raise UsageError(f"--metrics: allowed {', '.join(get_args(CheckedMetric))} (got "
+                         f"{','.join(flags.get('metrics') or ()) or 'none'})") from None
 
 
 def _read_baseline(path: Path) -> dict:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, 
 
 from .crf.params import CRFParams
 from .dataconfig import DATASET_SECTIONS, Augment, DatasetConfig, ImageSize
+from .metric_info import CHECKED_BY_DEFAULT, HIGHER_IS_BETTER, SPEED_HIGHER_IS_BETTER
 from .models import MODELS
 
 STRICT = ConfigDict(extra="forbid", frozen=True)   # a section, once validated, is what every run carries
@@ -104,6 +105,40 @@ class ProbeConfig(BaseModel):
         return self
 
 
+class Reproducible(BaseModel):
+    """What makes a CPU run bit-identical from run to run and across machines of one kind (segbench.determinism):
+    a fixed thread count, torch's deterministic algorithms, and the CPU kernels of one instruction-set level."""
+
+    model_config = STRICT
+    threads: PositiveInt = Field(2, description="torch CPU threads for training and evaluation")
+    cpu_isa: Literal["avx2", "avx512", "native"] = Field(
+        "avx2", description="instruction-set level of torch's, oneDNN's and MKL's CPU kernels: avx2 runs the "
+                            "same kernels on every x86-64 CPU of the last decade; native (the CPU's best, e.g. "
+                            "on ARM) is bit-identical on one machine only")
+
+
+CheckedMetric = Literal[(*HIGHER_IS_BETTER, *SPEED_HIGHER_IS_BETTER)]
+
+
+class CheckConfig(BaseModel):
+    """How `segbench check` judges this suite's results against a baseline; its flags override these."""
+
+    model_config = STRICT
+    metrics: tuple[CheckedMetric, ...] = Field(CHECKED_BY_DEFAULT, min_length=1, description="the figures compared")
+    accuracy_tol: float = Field(0.5, ge=0, description="allowed drop of an accuracy metric, points (x100)")
+    speed_tol: float = Field(10.0, ge=0, description="allowed change of speed and memory, %")
+    sigma: float = Field(2.0, ge=0, description="accuracy may also move by sigma x the pooled std over seeds")
+    tolerances: dict[CheckedMetric, Annotated[float, Field(ge=0)]] = Field(
+        {}, description="per metric, instead of accuracy_tol or speed_tol: points for accuracy, % for speed")
+    strict_machine: bool = Field(False, description="speed measured on another machine fails the check instead "
+                                                    "of being not comparable")
+
+    def tolerance(self, metric: str) -> float:
+        """The allowed change of `metric` as a fraction: of the metric (accuracy) or of its baseline (speed)."""
+        default = self.accuracy_tol if metric in HIGHER_IS_BETTER else self.speed_tol
+        return self.tolerances.get(metric, default) / 100
+
+
 Fraction = Annotated[float, Field(ge=0, le=1)]
 
 
@@ -160,6 +195,9 @@ class Suite(BaseModel):
     models: list[dict[str, Any]] = Field(
         min_length=1, description="model entries; a list value is an axis of the run matrix")
     reference: list[Reference] = Field([], description="published results shown in the report (not run)")
+    check: CheckConfig = CheckConfig()
+    reproducible: Reproducible | None = Field(
+        None, description="true (or settings): bit-identical records from run to run (segbench.determinism)")
 
     @field_validator("name")
     @classmethod
@@ -181,6 +219,11 @@ class Suite(BaseModel):
             raise ValueError("seeds must be distinct")
         return v
 
+    @field_validator("reproducible", mode="before")
+    @classmethod
+    def _switch(cls, v: Any) -> Any:
+        return {} if v is True else None if v is False else v
+
     @model_validator(mode="after")
     def _probe_at_dataset_size(self) -> "Suite":
         if self.probe.image_size is None:
@@ -192,7 +235,8 @@ SECTIONS: dict[tuple, type[BaseModel]] = {
     (): Suite, **{("dataset", name): section for name, section in DATASET_SECTIONS.items()},
     **{("dataset", name, "augment"): Augment for name in DATASET_SECTIONS if name != "shapes"},
     ("train",): TrainConfig, ("eval",): EvalConfig,
-    ("eval", "crf"): CRFParams, ("probe",): ProbeConfig, ("reference",): Reference,
+    ("eval", "crf"): CRFParams, ("probe",): ProbeConfig, ("reference",): Reference, ("reproducible",): Reproducible,
+    ("check",): CheckConfig,
     ("reference", "metrics"): ReferenceMetrics}
 
 

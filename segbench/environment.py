@@ -1,5 +1,5 @@
 """Where a run computes: the device it asks for, and the provenance fingerprint (versions, git state, device,
-CPU, threads, a short machine id)."""
+CPU, threads and what else decides the numbers, a short machine id)."""
 
 import functools
 import hashlib
@@ -14,6 +14,7 @@ import torch
 
 import segbench
 
+from .determinism import numerics
 from .errors import SegbenchError
 
 
@@ -60,6 +61,6 @@ def environment(device: torch.device) -> dict[str, Any]:
         "python": platform.python_version(), "torch": torch.__version__,
         "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version() if cuda else None,
         "device": str(device), "device_name": device_name, "cpu": cpu_model(),
-        "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(), "numerics": numerics(),
         "machine_id": hashlib.sha256(f"{socket.gethostname()}|{cpu_model()}|{device_name}".encode()).hexdigest()[:8],
     }

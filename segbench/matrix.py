@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .config import EvalConfig, ProbeConfig, Suite, TrainConfig, identity
+from .config import EvalConfig, ProbeConfig, Reproducible, Suite, TrainConfig, identity
 from .dataconfig import DatasetConfig
 from .entries import ENTRY_KEYS, ENTRY_LABEL, EVAL_ONLY_OPTIONS, options_model, resolved_train
 from .identity import OPTIONS_WHEN_SET
@@ -34,10 +34,12 @@ class RunSpec:
     eval: EvalConfig
     probe: ProbeConfig         # speed/memory measurement settings: part of run_id, not of train_key
     device: str = field(compare=False)
+    reproducible: Reproducible | None = None   # pinned numerics (segbench.determinism); part of every key when set
 
     def to_dict(self) -> dict[str, Any]:
-        """The record's `spec`: every field, the sections as JSON."""
-        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+        """The record's `spec`: every field, the sections as JSON (`reproducible` only when set, like the ids)."""
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)
+                if f.name != "reproducible" or self.reproducible}
 
     @property
     def model_options(self) -> dict[str, Any]:
@@ -60,22 +62,24 @@ def expand(suite: Suite) -> list[RunSpec]:
     variants = _variants(suite)
     labels = _labels(variants)
     dataset, evaluation, probe = (_plain(section) for section in (suite.dataset, suite.eval, suite.probe))
+    pinned = {"reproducible": _plain(suite.reproducible)} if suite.reproducible else {}   # old ids stay when unset
     specs = []
     for order, v in enumerate(variants):
         arch, options, train = v.arch, v.options, _plain(v.train)
         train_opts = {k: x for k, x in options.items() if k not in EVAL_ONLY_OPTIONS}  # = RunSpec.model_options
         variant = {"arch": arch, "options": options, "dataset": dataset, "train": train, "eval": evaluation,
-                   "probe": probe}
+                   "probe": probe, **pinned}
         if v.label:  # a record carries its name: renaming re-evaluates on the same checkpoint
             variant["label"] = v.label
         for seed in suite.seeds:
             train_key = short_hash({"arch": arch, "options": train_opts, "dataset": dataset,
-                                    "train": train, "seed": seed})
+                                    "train": train, "seed": seed, **pinned})
             specs.append(RunSpec(
                 run_id=f"{arch}-{short_hash({**variant, 'seed': seed})}", train_key=train_key,
                 variant_key=short_hash(variant), label=labels[order], order=order, suite=suite.name,
                 suite_version=suite.version, arch=arch, options=options, seed=seed, dataset=suite.dataset,
-                train=v.train, eval=suite.eval, probe=suite.probe, device=suite.device))
+                train=v.train, eval=suite.eval, probe=suite.probe, device=suite.device,
+                reproducible=suite.reproducible))
     return specs
 
 

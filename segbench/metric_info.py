@@ -1,6 +1,8 @@
 """What each metric means and which direction is better; importable without torch (reports read it)."""
 
 HIGHER_IS_BETTER = {"miou": True, "pixel_acc": True, "mean_acc": True, "fwiou": True, "bf1": True}
+SPEED_HIGHER_IS_BETTER = {"latency_ms": False, "images_per_s": True, "inference_peak_mb": False}  # what check compares
+CHECKED_BY_DEFAULT = ("miou", "bf1", *SPEED_HIGHER_IS_BETTER)
 
 DEFINITIONS: dict[str, str] = {
     "miou": "Mean over classes of TP/(TP+FP+FN) from one confusion matrix summed over the "

@@ -39,6 +39,7 @@ class Environment(BaseModel):
     device_name: str | None
     threads: int
     machine_id: str
+    numerics: dict[str, Any] | None = None   # what decides the numbers (segbench.determinism.numerics)
 
 
 class Metrics(BaseModel):

@@ -12,7 +12,8 @@ Columns of `load` (metrics as fractions, as in the records):
 - cost and speed: params, gflops (per image), latency_ms (median per image, end to end), network_ms (the
   network's median per pass), network_p90_ms, network_std_ms, images_per_s, inference_peak_mb,
   train_step_peak_mb;
-- machine_id, device, device_name, threads, torch, segbench, git_commit; wall_s, train_wall_s.
+- machine_id, device, device_name, threads, cpu_capability (ATen's kernel level), reproducible (the suite's
+  switch was on), torch, segbench, git_commit; wall_s, train_wall_s.
 """
 
 from collections.abc import Callable
@@ -49,6 +50,8 @@ def row(record: dict[str, Any], label: str) -> dict[str, Any]:
             "latency_ms": latency_ms(record)}
     out |= {name: _get(probe, *path) for name, path in PROBE.items()}
     out |= {name: _get(record, "environment", name) for name in ENVIRONMENT}
+    out |= {"cpu_capability": _get(record, "environment", "numerics", "cpu_capability"),
+            "reproducible": spec.get("reproducible") is not None}
     return out | {"wall_s": record.get("wall_s"), "train_wall_s": _get(record, "train", "wall_s")}
 
 

@@ -11,6 +11,7 @@ import torch
 
 from . import data, models, records
 from .crf import CRFPostProcess
+from .determinism import pin
 from .environment import environment, resolve_device
 from .evaluate import evaluate
 from .matrix import RunSpec
@@ -51,6 +52,8 @@ class SuiteRunner:
         for spec in specs:
             groups.setdefault(spec.train_key, []).append(spec)
         self.device = resolve_device(specs[0].device) if specs else torch.device("cpu")
+        if specs and specs[0].reproducible:   # one suite's specs share it; before any tensor is computed
+            pin(specs[0].reproducible)
         self.progress.start(len(specs))
         try:
             todo = [pending for pending in map(self._pending, groups.values()) if pending]
@@ -147,7 +150,8 @@ class SuiteRunner:
             self.progress.reused_checkpoint(spec, checkpoint)
             return model.to(self.device), saved["train"] | {"checkpoint_reused": True}
         self.progress.training(spec, spec.train.iterations or spec.train.epochs)
-        info = fit(model, train_set, spec.train, spec.seed, self.device, on_step=self.progress.train_step)
+        train = spec.train.model_copy(update={"deterministic": True}) if spec.reproducible else spec.train
+        info = fit(model, train_set, train, spec.seed, self.device, on_step=self.progress.train_step)
         info["checkpoint"] = str(checkpoint)
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
         tmp = checkpoint.with_suffix(".tmp")

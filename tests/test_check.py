@@ -105,3 +105,37 @@ def test_markdown_and_junit_name_each_verdict(tmp_path, base):
     assert ran.exit_code == 1 and "| fcn skip=8 | miou | 50.00 | 40.00 | -10.00 | 0.50 | **regressed** |" in ran.output
     xml = (tmp_path / "j.xml").read_text()
     assert 'tests="2" failures="1"' in xml and '<failure message="regressed">' in xml
+
+
+def unit_suite(write_suite, check_section: str, name: str = "unit"):
+    from tests.conftest import TINY_SUITE
+
+    return write_suite(TINY_SUITE.replace("name: tiny", f"name: {name}") + check_section, f"{name}.yaml")
+
+
+def test_the_suites_check_section_sets_the_tolerances_and_the_flags_override_it(tmp_path, base, write_suite):
+    suite = unit_suite(write_suite, "check: {metrics: [miou], tolerances: {miou: 2.0}}\n")
+    now = folder(tmp_path / "now", mious=(0.485,))   # 1.5 points down: within 2, beyond the default 0.5
+    code, rows, _ = check(tmp_path, now, "--suite", str(suite))
+    assert code == 0 and rows[("fcn skip=8", "miou")]["allowed"] == pytest.approx(0.02)
+    ran = CliRunner().invoke(app, ["check", str(now), "--against", str(base), "--suite", str(suite),
+                                   "--format", "json"])
+    assert ran.exit_code == 0 and '"latency_ms"' not in ran.stdout   # the section's metrics: miou only
+    code, rows, _ = check(tmp_path, now, "--suite", str(suite), "--accuracy-tol", "1")
+    assert code == 0   # a per-metric tolerance is not overridden by the general flag ...
+    strict = unit_suite(write_suite, "check: {accuracy_tol: 1.0}\n")
+    code, rows, _ = check(tmp_path, now, "--suite", str(strict))
+    assert code == 1 and rows[("fcn skip=8", "miou")]["allowed"] == pytest.approx(0.01)
+    code, rows, _ = check(tmp_path, now, "--suite", str(strict), "--accuracy-tol", "2")
+    assert code == 0 and rows[("fcn skip=8", "miou")]["allowed"] == pytest.approx(0.02)   # ... the section's is
+
+
+def test_a_bad_check_section_or_a_suite_of_another_name_is_a_usage_error(tmp_path, base, write_suite):
+    bad = unit_suite(write_suite, "check:\n  metrics: [miou, speed]\n")
+    code, _, output = check(tmp_path, folder(tmp_path / "now"), "--suite", str(bad))
+    assert code == 2 and "unit.yaml:11" in output and "'latency_ms'" in output and "Traceback" not in output
+    other = unit_suite(write_suite, "", name="other")
+    code, _, output = check(tmp_path, folder(tmp_path / "now2"), "--suite", str(other))
+    assert code == 2 and "is suite 'other', the baseline is of 'unit'" in output
+    code, _, output = check(tmp_path, folder(tmp_path / "now3"), "--metrics", "miou,fps")
+    assert code == 2 and "--metrics: allowed miou" in output and "(got miou,fps)" in output

@@ -232,6 +232,12 @@ def test_smoke_suite_end_to_end_and_resume(tmp_path):
     for label in ("fcn skip=32", "fcn skip=16", "fcn skip=8"):
         assert f"| {label} | 1 |" in report
 
+    # segbench's own regression gate: accuracy against the committed baseline, with the suite's tolerances
+    checked = segbench("check", "results/smoke", "--baseline", REPO / "results" / "baselines" / "smoke.json",
+                       "--suite", suite, "--junit", "check.xml", cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "0 of 6 checks failed" in checked.stdout and 'tests="6" failures="0"' in (tmp_path / "check.xml").read_text()
+
     again = segbench("run", suite, cwd=tmp_path)
     assert again.returncode == 0
     assert "0 ran, 3 skipped" in again.stdout

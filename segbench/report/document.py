@@ -112,6 +112,9 @@ def header_lines(records: list[Record], vs: list[Variant], envs: dict[str, Recor
     crf = _distinct(", ".join(f"{k} {v}" for k, v in s["eval"]["crf"].items())
                     for s in specs if s["options"].get("crf"))
     lines += [f"dense CRF (runs with crf=true): {c}" for c in crf]
+    lines += [f"reproducible: {r} (pinned numerics: bit-identical records on one machine)"
+              for r in _distinct(", ".join(f"{k} {v}" for k, v in s["reproducible"].items())
+                                 for s in specs if s.get("reproducible"))]
     lines.append(f"software: segbench {', '.join(_distinct(e['segbench'] for e in envs_all))}, commit "
                  f"{', '.join(commits)}; torch {', '.join(_distinct(e['torch'] for e in envs_all))}; figures "
                  f"drawn by matplotlib {matplotlib.__version__}")
