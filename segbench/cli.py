@@ -41,7 +41,9 @@ def run(suite_file: SuiteArg,
         rerun: Annotated[bool, typer.Option("--rerun", help="Run again even where a record exists.")] = False,
         results: Annotated[Path, typer.Option(help="Root of the results folders.")] = Path("results"),
         reports: Annotated[Path, typer.Option(help="Root of the report folders.")] = Path("reports"),
-        shard: Annotated[Optional[str], typer.Option(help="Run only shard I of N, as I/N (0-based).")] = None,
+        shard: Annotated[Optional[str], typer.Option(
+            help="Run only shard I of N, as I/N (0-based); inside a Slurm job array it defaults to the array "
+                 "task's. A shard writes records and leaves the report to `segbench report`.")] = None,
         ) -> None:
     """Train and evaluate every run of a suite, write records and the report.
 
@@ -51,6 +53,7 @@ def run(suite_file: SuiteArg,
     """
     from . import report
     from .suitefile import load_suite
+    from .launch import parse_shard, slurm_shard
     from .matrix import expand
     from .matrix import shard as select_shard
     from .progress import make_progress
@@ -58,8 +61,11 @@ def run(suite_file: SuiteArg,
 
     suite = load_suite(suite_file)
     specs = all_specs = expand(suite)
-    if shard:
-        specs = select_shard(specs, *_parse_shard(shard))
+    where = (*parse_shard(shard), "--shard") if shard else slurm_shard()
+    if where:
+        specs = select_shard(specs, where[0], where[1])
+        err.print(f"shard {where[0]}/{where[1]} ({where[2]}): {len(specs)} of {len(all_specs)} runs, "
+                  f"{len({s.train_key for s in specs})} of {len({s.train_key for s in all_specs})} trainings")
     if dry_run:
         out.print(_run_table(specs))
         return
@@ -72,6 +78,11 @@ def run(suite_file: SuiteArg,
         raise typer.Exit(130) from None
     report.references.save(results_dir, suite.name, suite.version,
                            [r.model_dump(mode="json", exclude_none=True) for r in suite.reference])
+    if where:   # shards share the results folder; one report over it, once they are all done
+        out.print(f"shard {where[0]}/{where[1]}: {len(summary.succeeded)} ran, {len(summary.skipped)} skipped, "
+                  f"{len(summary.failed)} failed; records in {results_dir}/runs. When every shard has finished: "
+                  f"segbench report {results_dir}")
+        raise typer.Exit(1 if summary.failed else 0)
     files = report.render(results_dir, reports / suite.name, run_ids={s.run_id for s in all_specs},
                           on_skip=_warn)
     out.print(_results_section(files[0].read_text(encoding="utf-8")), markup=False)
@@ -89,16 +100,6 @@ def _results_section(markdown: str) -> str:
     """The main table of report.md, for the terminal; the other tables and figures stay in the files."""
     section = markdown.split("\n## Results\n", 1)[-1]
     return "## Results\n" + section.split("\n## ", 1)[0].rstrip()
-
-
-def _parse_shard(text: str) -> tuple[int, int]:
-    try:
-        index, count = (int(p) for p in text.split("/"))
-    except ValueError:
-        index, count = -1, 0
-    if not 0 <= index < count:
-        raise SegbenchError(f"--shard {text!r}: expected I/N with 0 <= I < N, e.g. 0/4")
-    return index, count
 
 
 def _run_table(specs) -> RichTable:

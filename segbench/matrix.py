@@ -132,7 +132,6 @@ def _option(v: _Variant, key: str) -> Any:
 
 
 def shard(specs: list[RunSpec], index: int, count: int) -> list[RunSpec]:
-    """The runs of shard `index` of `count` (0-based); runs sharing a checkpoint stay together."""
-    keys = list(dict.fromkeys(s.train_key for s in specs))
-    mine = {k for i, k in enumerate(keys) if i % count == index}
-    return [s for s in specs if s.train_key in mine]
+    """The runs of shard `index` of `count` (0-based), dealt by their train key's hash: runs sharing a checkpoint
+    stay together, and a run keeps its shard when variants or seeds are added to the suite."""
+    return [s for s in specs if int(s.train_key, 16) % count == index]

@@ -18,7 +18,7 @@ LAYERS = [
      "progress", "records"],
     ["models", "dataconfig"],
     ["config"],
-    ["entries", "data", "determinism", "environment"],
+    ["entries", "data", "determinism", "environment", "launch"],
     ["suitefile", "matrix", "train", "evaluate", "tta", "score", "report", "results"],
     ["probe", "check"],
     ["runner", "profiling"],

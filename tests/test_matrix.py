@@ -51,11 +51,26 @@ def test_duplicate_variants_are_run_once(write_suite):
     assert len(expand(load_suite(write_suite(text)))) == 2
 
 
-def test_shards_partition_the_runs(write_suite):
-    specs = expand(load_suite(write_suite(TINY_SUITE.replace("seeds: [0]", "seeds: [0, 1, 2]"))))
+def test_shards_partition_the_runs_and_keep_a_checkpoints_runs_together(write_suite):
+    text = TINY_SUITE.replace("seeds: [0]", "seeds: [0, 1, 2]").replace("batch_norm: true}", "batch_norm: true, crf: [false, true]}")
+    specs = expand(load_suite(write_suite(text)))
     parts = [shard(specs, i, 4) for i in range(4)]
     assert sorted(s.run_id for p in parts for s in p) == sorted(s.run_id for s in specs)
-    assert all(p for p in parts)
+    home = {s.train_key: i for i, p in enumerate(parts) for s in p}
+    assert all(s in parts[home[s.train_key]] for s in specs)   # CRF on and off: one checkpoint, one shard
+    assert len([p for p in parts if p]) >= 2                     # 6 checkpoints are not all dealt to one shard
+
+
+def test_a_run_keeps_its_shard_when_the_suite_grows(write_suite):
+    """Dealing by position moved runs when a variant was added before them; a hash of the train key does not."""
+    small = expand(load_suite(write_suite(TINY_SUITE.replace("seeds: [0]", "seeds: [0, 1]"))))
+    grown_text = TINY_SUITE.replace("seeds: [0]", "seeds: [0, 1, 2, 3]").replace(
+        "models:\n", "models:\n  - {arch: unet, width: 0.0625}\n")
+    grown = expand(load_suite(write_suite(grown_text, "grown.yaml")))
+    for count in (2, 3, 5):
+        before = {s.run_id: i for i in range(count) for s in shard(small, i, count)}
+        after = {s.run_id: i for i in range(count) for s in shard(grown, i, count)}
+        assert {run: after[run] for run in before} == before
 
 
 def test_eval_only_options_share_the_trained_checkpoint(write_suite):
