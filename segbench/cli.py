@@ -1,6 +1,7 @@
 """The `segbench` command line: each command is a thin call into a module."""
 
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -49,10 +50,13 @@ def run(suite_file: SuiteArg,
 
     Records go to `RESULTS/<suite>/runs/<run_id>.json`, the report to `REPORTS/<suite>/report.md`.
     Runs that already have a successful record are skipped; failed runs are recorded and the
-    suite goes on. Exit code 0 when every run succeeded, 1 otherwise, 2 for a bad suite.
+    suite goes on. SIGTERM or Ctrl-C saves the training in progress and stops: the same command resumes.
+    Exit code 0 when every run succeeded, 1 otherwise, 2 for a bad suite or an unwritable results folder,
+    143 (SIGTERM) or 130 (Ctrl-C) when interrupted.
     """
     from . import report
     from .suitefile import load_suite
+    from .interrupt import Interrupted
     from .launch import parse_shard, slurm_shard
     from .matrix import expand
     from .matrix import shard as select_shard
@@ -72,10 +76,12 @@ def run(suite_file: SuiteArg,
     results_dir = results / suite.name
     try:
         summary = run_suite(specs, results_dir, make_progress(), rerun=rerun)
-    except KeyboardInterrupt:
-        err.print(f"interrupted: the records already in {results_dir}/runs are kept; "
-                  "run the same command again to resume")
-        raise typer.Exit(130) from None
+    except (Interrupted, KeyboardInterrupt) as stop:
+        code = stop.exit_code if isinstance(stop, Interrupted) else 130
+        saved = f"; the training in progress was {stop.saved}" if getattr(stop, "saved", None) else ""
+        err.print(f"interrupted ({signal.Signals(code - 128).name}): the records already in {results_dir}/runs are "
+                  f"kept{saved}; run the same command again to resume")
+        raise typer.Exit(code) from None
     report.references.save(results_dir, suite.name, suite.version,
                            [r.model_dump(mode="json", exclude_none=True) for r in suite.reference])
     if where:   # shards share the results folder; one report over it, once they are all done

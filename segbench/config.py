@@ -34,6 +34,8 @@ class TrainConfig(BaseModel):
     num_workers: NonNegativeInt = Field(0, description="DataLoader workers; results do not depend on it")
     object_crops: NonNegativeInt = Field(
         0, description="first steps on crops centred on one object (DeconvNet's first training stage)")
+    checkpoint_every: NonNegativeInt = Field(
+        0, description="save the training's state every N steps (0: only when stopped), to resume after a kill")
 
     @model_validator(mode="after")
     def _one_length(self) -> "TrainConfig":
@@ -64,6 +66,8 @@ class EvalConfig(BaseModel):
 # Fields added to a section after its first release: part of a run's identity only when they differ from their
 # default, so that adding them keeps the run ids (and the resume) of existing results folders.
 IDENTITY_WHEN_SET: dict[type[BaseModel], tuple[str, ...]] = {EvalConfig: ("tta_scales", "tta_flip")}
+# Fields that never change a run's results (how often state is saved): never part of its identity.
+OUTSIDE_IDENTITY: dict[type[BaseModel], tuple[str, ...]] = {TrainConfig: ("checkpoint_every",)}
 
 
 def identity(section: BaseModel) -> dict[str, Any]:
@@ -73,6 +77,8 @@ def identity(section: BaseModel) -> dict[str, Any]:
     for name in IDENTITY_WHEN_SET.get(type(section), ()):
         if getattr(section, name) == fields[name].default:
             del dump[name]
+    for name in OUTSIDE_IDENTITY.get(type(section), ()):
+        del dump[name]
     return dump
 
 

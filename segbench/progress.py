@@ -25,6 +25,9 @@ class Progress:
         self.finished += 1
         self.console.print(f"{self._count()} skip  {spec.label} seed {spec.seed}: record exists ({spec.run_id})")
 
+    def warning(self, message: str) -> None:
+        self.console.print(f"warning: {message}", style="yellow", markup=False)
+
     def reused_checkpoint(self, spec: Any, path: Any) -> None:
         self.console.print(f"{self._count(1)} reuse {spec.label} seed {spec.seed}: checkpoint {path}")
 

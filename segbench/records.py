@@ -22,17 +22,35 @@ def record_path(results_dir: Path, run_id: str) -> Path:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON through a temporary file and os.replace: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _create_temp(path)
+    """Write JSON through a temporary file and os.replace: a reader never sees half a file. A folder that
+    cannot be written (permissions, a full disk) is a ResultsError naming the path."""
+    text = json.dumps(data, indent=1, sort_keys=True, allow_nan=False) + "\n"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = _create_temp(path)
+    except OSError as exc:
+        raise _unwritable(path, exc) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, sort_keys=True, allow_nan=False)
-            f.write("\n")
+            f.write(text)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise _unwritable(path, exc) from None
         raise
+
+
+def check_writable(results_dir: Path) -> None:
+    """Fail before any training when the results folder cannot take a file."""
+    probe = runs_dir(results_dir) / ".writable"
+    write_json_atomic(probe, {})
+    probe.unlink()
+
+
+def _unwritable(path: Path, exc: OSError) -> ResultsError:
+    return ResultsError(f"cannot write {path}: {exc.strerror or exc}; the records written so far are kept. "
+                        "Free space or fix the folder's permissions, then run the same command again")
 
 
 def _create_temp(path: Path) -> tuple[int, Path]:

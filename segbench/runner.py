@@ -12,6 +12,8 @@ import torch
 from . import data, models, records
 from .crf import CRFPostProcess
 from .determinism import pin
+from .errors import ResultsError
+from .interrupt import STOP
 from .environment import environment, resolve_device
 from .evaluate import evaluate
 from .matrix import RunSpec
@@ -56,11 +58,13 @@ class SuiteRunner:
             pin(specs[0].reproducible)
         self.progress.start(len(specs))
         try:
+            records.check_writable(self.results_dir)
             todo = [pending for pending in map(self._pending, groups.values()) if pending]
             for pending in todo:   # a missing or broken data set stops the invocation here, before any model
                 self._dataset(pending[0], "train"), self._dataset(pending[0], "val")
-            for pending in todo:
-                self._run_group(pending)
+            with STOP.handled():
+                for pending in todo:
+                    self._run_group(pending)
         finally:
             self._close()
             self.progress.finish(self.summary)   # a terminal's bars end (and its cursor shows) on any exit
@@ -81,6 +85,8 @@ class SuiteRunner:
         try:
             train_set = data.for_training(pending[0].dataset, self._dataset(pending[0], "train"), pending[0].seed)
             model, train_info = self._trained_model(pending[0], train_set)
+        except ResultsError:
+            raise   # the results folder cannot be written: every later run would fail alike
         except Exception as exc:  # noqa: BLE001 - a failing run must not stop the suite
             for spec in pending:
                 self._fail(spec, exc, time.perf_counter() - started)
@@ -90,6 +96,8 @@ class SuiteRunner:
             try:
                 training_s = train_info["wall_s"] if spec is pending[0] and not train_info["checkpoint_reused"] else 0.0
                 self._evaluate(spec, model, train_info, training_s)
+            except ResultsError:
+                raise
             except Exception as exc:  # noqa: BLE001
                 self._fail(spec, exc, time.perf_counter() - t0)
 
@@ -139,19 +147,24 @@ class SuiteRunner:
             next(iter(self._crf.values())).pool.close()
 
     def _trained_model(self, spec: RunSpec, train_set: Any) -> tuple[torch.nn.Module, dict[str, Any]]:
-        """The model of `spec`'s train_key: from its checkpoint if one exists, else trained now and saved."""
+        """The model of `spec`'s train_key: from its checkpoint if one exists, else trained now (resuming a
+        saved training state) and saved."""
         with torch.random.fork_rng(devices=[]):  # the initial weights are a function of the seed alone
             torch.manual_seed(spec.seed)
             model = models.build(spec.arch, train_set.num_classes, **spec.model_options)
         checkpoint = self.results_dir / "checkpoints" / f"{spec.train_key}.pt"
-        if checkpoint.is_file() and not self.rerun:
-            saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        saved = self._saved(checkpoint) if not self.rerun else None
+        if saved is not None:
             model.load_state_dict(saved["state_dict"])
             self.progress.reused_checkpoint(spec, checkpoint)
             return model.to(self.device), saved["train"] | {"checkpoint_reused": True}
         self.progress.training(spec, spec.train.iterations or spec.train.epochs)
         train = spec.train.model_copy(update={"deterministic": True}) if spec.reproducible else spec.train
-        info = fit(model, train_set, train, spec.seed, self.device, on_step=self.progress.train_step)
+        state = checkpoint.with_suffix(".state.pt")
+        if self.rerun:
+            state.unlink(missing_ok=True)
+        info = fit(model, train_set, train, spec.seed, self.device, on_step=self.progress.train_step,
+                   state_path=state, on_warning=self.progress.warning)
         info["checkpoint"] = str(checkpoint)
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
         tmp = checkpoint.with_suffix(".tmp")
@@ -159,17 +172,39 @@ class SuiteRunner:
         tmp.replace(checkpoint)
         return model, info | {"checkpoint_reused": False}
 
+    def _saved(self, checkpoint: Path) -> dict[str, Any] | None:
+        """A trained checkpoint's contents; None when there is none, or an unreadable one (reported)."""
+        if not checkpoint.is_file():
+            return None
+        try:
+            saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+            return saved if isinstance(saved, dict) and {"state_dict", "train"} <= set(saved) else None
+        except Exception as exc:  # noqa: BLE001 - a truncated or foreign file
+            self.progress.warning(f"checkpoint {checkpoint} is unreadable ({type(exc).__name__}): training again")
+            return None
+
     def _record(self, spec: RunSpec, status: str, error: str | None) -> dict[str, Any]:
         return {"run_id": spec.run_id, "train_key": spec.train_key, "status": status, "error": error,
                 "spec": spec.to_dict(), "environment": environment(self.device),
                 "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
 
     def _fail(self, spec: RunSpec, exc: Exception, wall_s: float) -> None:
-        error = f"{type(exc).__name__}: {exc}"
+        error = failure_text(exc, spec)
         record = self._record(spec, "failed", error) | {"traceback": traceback.format_exc(limit=-8), "wall_s": wall_s}
         records.write_record(self.results_dir, record)
         self.summary.failed.append(spec.run_id)
         self.progress.failed(spec, error)
+
+
+def failure_text(exc: Exception, spec: RunSpec) -> str:
+    """What a failed record says: the exception, and for running out of memory the sizes that decide it."""
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, torch.OutOfMemoryError):
+        augment = getattr(spec.dataset, "augment", None)
+        size = f"training crop {augment.crop}" if augment else f"image size {getattr(spec.dataset, 'image_size', '?')}"
+        text = (f"out of memory at batch {spec.train.batch_size} (eval batch {spec.eval.batch_size}), {size}: "
+                f"lower the batch size or the image size. {text.splitlines()[0]}")
+    return text
 
 
 def scores_block(scores: dict[str, Any], dataset: Any, spec: RunSpec) -> dict[str, Any]:

@@ -83,8 +83,7 @@ def test_a_failed_run_is_recorded_and_the_suite_goes_on(tmp_path, tiny_suite):
     from segbench.matrix import expand
     broken, fine = expand(load_suite(tiny_suite))
     checkpoint = tmp_path / "results" / "tiny" / "checkpoints" / f"{broken.train_key}.pt"
-    checkpoint.parent.mkdir(parents=True)
-    checkpoint.write_bytes(b"truncated by a full disk")
+    checkpoint.mkdir(parents=True)   # the trained model cannot be saved there
 
     result = segbench("run", tiny_suite, cwd=tmp_path)
     assert result.returncode == 1, result.stderr
@@ -98,9 +97,30 @@ def test_a_failed_run_is_recorded_and_the_suite_goes_on(tmp_path, tiny_suite):
     assert "Traceback" not in result.stderr
 
     # the next run tries the failed run again and keeps the successful one
+    checkpoint.rmdir()
     retry = segbench("run", tiny_suite, "--rerun", cwd=tmp_path)
     assert retry.returncode == 0, retry.stderr
     assert json.loads((runs / f"{broken.run_id}.json").read_text())["status"] == "ok"
+
+
+def test_a_truncated_checkpoint_is_reported_and_trained_again(tmp_path, tiny_suite):
+    from segbench.suitefile import load_suite
+    from segbench.matrix import expand
+    spec = expand(load_suite(tiny_suite))[0]
+    checkpoint = tmp_path / "results" / "tiny" / "checkpoints" / f"{spec.train_key}.pt"
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"truncated by a full disk")
+    result = segbench("run", tiny_suite, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"warning: checkpoint results/tiny/checkpoints/{spec.train_key}.pt is unreadable" in result.stderr
+    assert "2 ran, 0 skipped" in result.stdout and checkpoint.stat().st_size > 1000
+
+
+def test_an_unwritable_results_folder_stops_before_training(tmp_path, tiny_suite):
+    (tmp_path / "results").write_text("a file where the results folder should be")
+    result = segbench("run", tiny_suite, cwd=tmp_path)
+    assert result.returncode == 2 and "cannot write results/tiny/runs/.writable" in result.stderr
+    assert "train" not in result.stderr.split("error:")[0] and "Traceback" not in result.stderr
 
 
 def write_png(path, array, palette=False):
