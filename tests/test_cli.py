@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import torch
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
@@ -293,3 +294,15 @@ def test_models_lists_paper_variants_with_parameter_counts():
     small = json.loads(cli.invoke(app, ["models", "--json", "--width", "0.125", "--num-classes", "7"]).output)
     assert all(s["params"] < v["params"] / 20 for s, v in zip(small["variants"], listing["variants"]))
     assert "FCN-32s" in cli.invoke(app, ["models"]).output
+
+
+def test_out_of_memory_is_recorded_with_the_sizes_that_decide_it(tiny_suite):
+    from segbench.matrix import expand
+    from segbench.runner import failure_text
+    from segbench.suitefile import load_suite
+
+    spec = expand(load_suite(tiny_suite))[0]
+    text = failure_text(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore"), spec)
+    assert text == ("out of memory at batch 4 (eval batch 4), image size (32, 32): lower the batch size or the "
+                    "image size. OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB")
+    assert failure_text(ValueError("bad"), spec) == "ValueError: bad"

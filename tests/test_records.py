@@ -65,3 +65,17 @@ def test_load_errors_name_the_problem(tmp_path):
     (records.runs_dir(tmp_path) / "broken.json").write_text("{not json")
     with pytest.raises(ResultsError, match="broken.json: not a readable run record"):
         records.load_records(tmp_path)
+
+
+def test_a_full_disk_is_an_error_naming_the_file_and_leaves_no_temporary(tmp_path, monkeypatch):
+    import errno
+
+    from segbench.errors import ResultsError
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(records.os, "replace", full)
+    with pytest.raises(ResultsError, match=r"cannot write .*runs/a\.json: No space left on device; the records "
+                                           r"written so far are kept"):
+        records.write_json_atomic(tmp_path / "runs" / "a.json", {"x": 1})
+    assert list((tmp_path / "runs").iterdir()) == []

@@ -145,3 +145,9 @@ def test_object_crops_feed_exactly_the_first_steps():
     for got, want in zip(seen, crops[:2] + whole[:4]):
         torch.testing.assert_close(got, want, rtol=0, atol=0)
     assert not torch.equal(crops[0], whole[0])
+
+
+def test_divergence_stops_at_the_step_it_happens_on_the_cpu():
+    # the loss is read back every 4th step (400 // 100), but on the CPU each step is checked
+    with pytest.raises(TrainingDiverged, match=r"loss became (nan|inf) at step (2|3) of 400"):
+        train_once(lr=1e30, iterations=400)
