@@ -2,6 +2,7 @@
 fetched again, and offline a clear error."""
 
 import functools
+import io
 import hashlib
 import http.server
 import tarfile
@@ -70,3 +71,33 @@ def test_offline_the_error_says_where_and_what_to_do(tmp_path):
     message = str(err.value)
     assert "could not fetch voc2012 from http://127.0.0.1:9/" in message and str(tmp_path / "data") in message
     assert "extract it into" in message and "--url" in message
+
+
+def hostile_archive(target, member):
+    """A tar whose one member is `member`: a file named outside the root, or a link pointing out of it."""
+    with tarfile.open(target, "w") as tar:
+        tar.addfile(member, io.BytesIO(b"x" * member.size) if member.isfile() else None)
+    return hashlib.md5(target.read_bytes()).hexdigest()
+
+
+def file_named(name):
+    info = tarfile.TarInfo(name)
+    info.size = 1
+    return info
+
+
+def link_to(target):
+    info = tarfile.TarInfo("VOCdevkit/link")
+    info.type, info.linkname = tarfile.SYMTYPE, target
+    return info
+
+
+@pytest.mark.parametrize("member", [file_named("../escaped.txt"), link_to("/etc/passwd"), link_to("../../../escaped")],
+                         ids=["dot-dot", "absolute link", "relative link out"])
+def test_an_archive_member_that_leaves_the_root_is_refused(server, tmp_path, member):
+    base, www, _ = server
+    md5 = hostile_archive(www / "voc.tar", member)
+    root = tmp_path / "data"
+    with pytest.raises(DatasetError, match=f"holds '{member.name}', which would be written outside"):
+        ensure_voc(root, f"{base}/voc.tar", md5)
+    assert not (tmp_path / "escaped.txt").exists() and not (root / "VOCdevkit" / "link").exists()

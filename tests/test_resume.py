@@ -119,3 +119,22 @@ def test_sigterm_stops_segbench_run_resumably(tmp_path, write_suite):
     assert done.returncode == 0, done.stderr
     assert records(tmp_path / "killed") == records(tmp_path / "straight")
     assert not list((tmp_path / "killed" / "results" / "tiny" / "checkpoints").glob("*.state.pt"))
+
+
+class Planted:
+    """What a hostile checkpoint may hold: unpickling it would run code."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_a_state_that_would_run_code_is_refused_unrun(tmp_path, uninterrupted):
+    state, marker = tmp_path / "state.pt", tmp_path / "ran"
+    torch.save({"version": 1, "step": 3, "model": Planted(marker)}, state)
+    warnings = []
+    model, info = train(state, warnings=warnings)   # torch.load(weights_only=True) refuses the object
+    assert not marker.exists() and "is not a readable training state (UnpicklingError" in warnings[0]
+    assert same_weights(model, uninterrupted[0])

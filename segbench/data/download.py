@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.error import URLError
 
 from torchvision.datasets import SBDataset
-from torchvision.datasets.utils import download_and_extract_archive
+from torchvision.datasets.utils import download_url
 from torchvision.datasets.voc import DATASET_YEAR_DICT
 
 from ..errors import DatasetError
@@ -58,9 +58,16 @@ def ensure_sbd(sbd_root: Path, url: str | None = None, md5: str | None = None) -
 
 
 def _fetch(url: str, md5: str | None, root: Path, name: str) -> None:
+    archive = root / Path(url.split("?")[0]).name
     try:
         root.mkdir(parents=True, exist_ok=True)
-        download_and_extract_archive(url, str(root), filename=Path(url.split("?")[0]).name, md5=md5)
+        download_url(url, str(root), filename=archive.name, md5=md5)
+        with tarfile.open(archive) as tar:
+            tar.extractall(root, filter="data")   # torchvision's extraction has no filter: a member could land anywhere
+    except tarfile.FilterError as exc:
+        raise DatasetError(f"{archive} (from {url}) holds {exc.tarinfo.name!r}, which would be written outside "
+                           f"{root} or is a device or a link out of it: the archive was not extracted further. Is it "
+                           "the archive you meant to download?") from None
     except (URLError, OSError, RuntimeError, ValueError, tarfile.TarError) as exc:
         raise DatasetError(
             f"could not fetch {name} from {url} into {root} ({type(exc).__name__}: {exc}). Download the archive by "
