@@ -56,11 +56,12 @@ def run(suite_file: SuiteArg,
     """
     from . import report
     from .suitefile import load_suite
+    from .distributed import from_environment
     from .interrupt import Interrupted
     from .launch import parse_shard, slurm_shard
     from .matrix import expand
     from .matrix import shard as select_shard
-    from .progress import make_progress
+    from .progress import Progress, make_progress
     from .runner import run_suite
 
     suite = load_suite(suite_file)
@@ -74,14 +75,21 @@ def run(suite_file: SuiteArg,
         out.print(_run_table(specs))
         return
     results_dir = results / suite.name
+    world = from_environment()
+    if world.active:
+        err.print(f"torchrun: rank {world.rank} of {world.size} (local rank {world.local_rank}); "
+                  + ("rank 0 reports progress and writes the results" if world.main else "quiet"))
     try:
-        summary = run_suite(specs, results_dir, make_progress(), rerun=rerun)
+        summary = run_suite(specs, results_dir, make_progress() if world.main else Progress(Console(quiet=True)),
+                            rerun=rerun)
     except (Interrupted, KeyboardInterrupt) as stop:
         code = stop.exit_code if isinstance(stop, Interrupted) else 130
         saved = f"; the training in progress was {stop.saved}" if getattr(stop, "saved", None) else ""
         err.print(f"interrupted ({signal.Signals(code - 128).name}): the records already in {results_dir}/runs are "
                   f"kept{saved}; run the same command again to resume")
         raise typer.Exit(code) from None
+    if not world.main:
+        return
     report.references.save(results_dir, suite.name, suite.version,
                            [r.model_dump(mode="json", exclude_none=True) for r in suite.reference])
     if where:   # shards share the results folder; one report over it, once they are all done

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, 
     model_validator
 
 from .crf.params import CRFParams
+from .identity import SETTINGS_WHEN_SET
 from .dataconfig import DATASET_SECTIONS, Augment, DatasetConfig, ImageSize
 from .metric_info import CHECKED_BY_DEFAULT, HIGHER_IS_BETTER, SPEED_HIGHER_IS_BETTER
 from .models import MODELS
@@ -34,6 +35,9 @@ class TrainConfig(BaseModel):
     num_workers: NonNegativeInt = Field(0, description="DataLoader workers; results do not depend on it")
     object_crops: NonNegativeInt = Field(
         0, description="first steps on crops centred on one object (DeconvNet's first training stage)")
+    accumulate: PositiveInt = Field(1, description="micro-batches per step, their gradients added up: the step's "
+                                                   "batch is still batch_size (split among them and the ranks)")
+    sync_bn: bool = Field(False, description="synchronised batch norm across the processes of a torchrun (CUDA)")
     checkpoint_every: NonNegativeInt = Field(
         0, description="save the training's state every N steps (0: only when stopped), to resume after a kill")
 
@@ -43,6 +47,8 @@ class TrainConfig(BaseModel):
             raise ValueError("give exactly one of 'iterations' or 'epochs'")
         if self.object_crops and self.iterations is None:
             raise ValueError(f"object_crops ({self.object_crops}) counts steps: give 'iterations', not 'epochs'")
+        if self.batch_size % self.accumulate:
+            raise ValueError(f"batch_size ({self.batch_size}) must be a multiple of accumulate ({self.accumulate})")
         if self.object_crops and self.object_crops >= self.iterations:
             raise ValueError(f"object_crops ({self.object_crops}) must be smaller than iterations "
                              f"({self.iterations}), so that training ends on whole images")
@@ -65,7 +71,8 @@ class EvalConfig(BaseModel):
 
 # Fields added to a section after its first release: part of a run's identity only when they differ from their
 # default, so that adding them keeps the run ids (and the resume) of existing results folders.
-IDENTITY_WHEN_SET: dict[type[BaseModel], tuple[str, ...]] = {EvalConfig: ("tta_scales", "tta_flip")}
+IDENTITY_WHEN_SET: dict[type[BaseModel], tuple[str, ...]] = {EvalConfig: tuple(SETTINGS_WHEN_SET["eval"]),
+                                                              TrainConfig: tuple(SETTINGS_WHEN_SET["train"])}
 # Fields that never change a run's results (how often state is saved): never part of its identity.
 OUTSIDE_IDENTITY: dict[type[BaseModel], tuple[str, ...]] = {TrainConfig: ("checkpoint_every",)}
 

@@ -10,6 +10,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from .data.transforms import normalise
+from .distributed import World, combined, merged
 from .metrics import BoundaryF1, ConfusionMatrix
 
 # (logits [N, C, H, W], uint8 images [N, 3, H, W]) -> labels [N, H, W]; one with a `pipeline`
@@ -31,9 +32,11 @@ def size_batches(dataset: Dataset, batch_size: int) -> list[list[int]]:
 @torch.inference_mode()
 def evaluate(model: nn.Module, dataset: Dataset, batch_size: int, tolerance: float, device: torch.device,
              postprocess: PostProcess | None = None,
-             on_batch: Callable[[int, int], None] | None = None, keep: Sequence[int] = ()) -> dict[str, Any]:
+             on_batch: Callable[[int, int], None] | None = None, keep: Sequence[int] = (),
+             world: World = World()) -> dict[str, Any]:
     """mIoU & co. over one confusion matrix for the whole set, and boundary F1 per image, at each image's
-    own size (images of one size are batched together).
+    own size (images of one size are batched together). With several processes each evaluates every
+    world.size-th batch and the metrics are added up: each image counts once.
 
     `keep`: validation indices whose predicted label maps are returned under "kept" (uint8 arrays).
     """
@@ -41,7 +44,7 @@ def evaluate(model: nn.Module, dataset: Dataset, batch_size: int, tolerance: flo
     n, ignore = dataset.num_classes, dataset.ignore_index
     confusion = ConfusionMatrix(n, ignore_index=ignore)
     boundary = BoundaryF1(n, ignore_index=ignore, tolerance=tolerance)
-    batches = size_batches(dataset, batch_size)
+    batches = size_batches(dataset, batch_size)[world.rank::world.size]
     loader = DataLoader(dataset, batch_sampler=batches)
     start = time.perf_counter()
 
@@ -62,6 +65,7 @@ def evaluate(model: nn.Module, dataset: Dataset, batch_size: int, tolerance: flo
         kept |= {i: pred[j].cpu().numpy().astype(np.uint8) for j, i in enumerate(indices) if i in wanted}
         if on_batch:
             on_batch(b + 1, len(batches))
+    confusion, boundary, kept = combined(confusion, world), combined(boundary, world), merged(kept, world)
     scores = confusion.compute()
     bf = boundary.compute()
     return {"metrics": {k: scores[k] for k in ("miou", "pixel_acc", "mean_acc", "fwiou")} | {"bf1": bf["bf1"]},

@@ -5,3 +5,7 @@ records fill them back in with these defaults. (Section fields: `config.IDENTITY
 from typing import Any
 
 OPTIONS_WHEN_SET: dict[str, Any] = {"tta": False}
+# The same for section fields, with their defaults (config.IDENTITY_WHEN_SET; a test checks they agree).
+SETTINGS_WHEN_SET: dict[str, dict[str, Any]] = {
+    "eval": {"tta_scales": [0.5, 0.75, 1.0, 1.25, 1.5, 1.75], "tta_flip": True},
+    "train": {"accumulate": 1, "sync_bn": False}}

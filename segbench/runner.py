@@ -9,10 +9,10 @@ from typing import Any
 
 import torch
 
-from . import data, models, records
+from . import data, distributed, models, records
 from .crf import CRFPostProcess
 from .determinism import pin
-from .errors import ResultsError
+from .errors import ResultsError, SegbenchError
 from .interrupt import STOP
 from .environment import environment, resolve_device
 from .evaluate import evaluate
@@ -44,6 +44,7 @@ class SuiteRunner:
 
     def __init__(self, results_dir: Path, progress: Progress, rerun: bool = False):
         self.results_dir, self.progress, self.rerun = results_dir, progress, rerun
+        self.world = distributed.from_environment()   # torchrun's ranks; one process otherwise
         self.summary = Summary(results_dir)
         self._datasets: dict[tuple, data.Described] = {}
         self._crf: dict[Any, CRFPostProcess] = {}
@@ -56,9 +57,12 @@ class SuiteRunner:
         self.device = resolve_device(specs[0].device) if specs else torch.device("cpu")
         if specs and specs[0].reproducible:   # one suite's specs share it; before any tensor is computed
             pin(specs[0].reproducible)
+        self._check_world(specs)
+        self.device = distributed.start(self.world, self.device)
         self.progress.start(len(specs))
         try:
-            records.check_writable(self.results_dir)
+            if self.world.main:
+                records.check_writable(self.results_dir)
             todo = [pending for pending in map(self._pending, groups.values()) if pending]
             for pending in todo:   # a missing or broken data set stops the invocation here, before any model
                 self._dataset(pending[0], "train"), self._dataset(pending[0], "val")
@@ -67,8 +71,21 @@ class SuiteRunner:
                     self._run_group(pending)
         finally:
             self._close()
+            distributed.stop(self.world)
             self.progress.finish(self.summary)   # a terminal's bars end (and its cursor shows) on any exit
         return self.summary
+
+    def _check_world(self, specs: list[RunSpec]) -> None:
+        """Refuse, before anything runs, what several processes cannot do with these runs."""
+        for spec in specs if self.world.active else ():
+            share = self.world.size * spec.train.accumulate
+            if spec.train.batch_size % share:
+                raise SegbenchError(f"{spec.label}: train.batch_size {spec.train.batch_size} is the step's whole "
+                                    f"batch; with {self.world.size} processes and accumulate "
+                                    f"{spec.train.accumulate} it must be a multiple of {share}")
+            if spec.train.sync_bn and self.device.type != "cuda":
+                raise SegbenchError(f"{spec.label}: train.sync_bn needs CUDA (torch's SyncBatchNorm has no CPU "
+                                    "implementation); set sync_bn: false")
 
     def _pending(self, group: list[RunSpec]) -> list[RunSpec]:
         """The runs of a checkpoint that have no successful record yet (all of them with --rerun)."""
@@ -112,7 +129,10 @@ class SuiteRunner:
         if crf:
             crf.pool.reset_stats()
         scores = evaluate(model, val, spec.eval.batch_size, spec.eval.boundary_tolerance, self.device,
-                          postprocess=crf, on_batch=self.progress.eval_step, keep=sample_indices(len(val)))
+                          postprocess=crf, on_batch=self.progress.eval_step, keep=sample_indices(len(val)),
+                          world=self.world)
+        if not self.world.main:   # rank 0 probes and writes
+            return
         if crf:
             scores["crf"] = {"params": spec.eval.crf.model_dump(mode="json"),
                              "seconds_per_image": crf.seconds_per_image, "workers": crf.pool.workers}
@@ -163,9 +183,13 @@ class SuiteRunner:
         state = checkpoint.with_suffix(".state.pt")
         if self.rerun:
             state.unlink(missing_ok=True)
+        if spec.train.sync_bn and self.world.active:
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         info = fit(model, train_set, train, spec.seed, self.device, on_step=self.progress.train_step,
-                   state_path=state, on_warning=self.progress.warning)
+                   state_path=state, on_warning=self.progress.warning, world=self.world)
         info["checkpoint"] = str(checkpoint)
+        if not self.world.main:
+            return model, info | {"checkpoint_reused": False}
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
         tmp = checkpoint.with_suffix(".tmp")
         torch.save({"state_dict": model.state_dict(), "train": info}, tmp)
@@ -189,6 +213,8 @@ class SuiteRunner:
                 "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
 
     def _fail(self, spec: RunSpec, exc: Exception, wall_s: float) -> None:
+        if not self.world.main:   # rank 0 records it (a failure of one rank alone leaves the others waiting)
+            return
         error = failure_text(exc, spec)
         record = self._record(spec, "failed", error) | {"traceback": traceback.format_exc(limit=-8), "wall_s": wall_s}
         records.write_record(self.results_dir, record)

@@ -1,7 +1,7 @@
 """The training loop: seeds, SGD/AdamW with the poly schedule, AMP on CUDA, loss curve, and an
 optional first stage on object-centred crops."""
 
-import itertools
+import contextlib
 import random
 import time
 from collections.abc import Callable
@@ -12,12 +12,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler
+from torch.utils.data import Dataset
 
 from . import trainstate
 from .config import TrainConfig
-from .data.crops import ObjectCrops
-from .data.transforms import NumberedSampler, normalise
+from .data.order import batches, train_loader
+from .data.transforms import normalise
+from .distributed import World, gathered, largest, sum_
 from .interrupt import STOP, Interrupted
 
 
@@ -32,57 +33,6 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(deterministic, warn_only=True)
     torch.backends.cudnn.benchmark = not deterministic
-
-
-def train_loader(dataset: Dataset, batch_size: int, seed: int, num_workers: int, device: torch.device,
-                 skip: int = 0) -> DataLoader:
-    """Shuffled batches whose order (and augmentation, for a data set that draws numbered samples) depends on
-    `seed` alone, not on the worker count; the first `skip` batches (of any number of epochs) are drawn but
-    not loaded, for a resumed training."""
-    generator = torch.Generator().manual_seed(seed)
-    numbered = getattr(dataset, "numbered", False)
-    sampler = (NumberedSampler if numbered else RandomSampler)(dataset, generator=generator)
-    # its own generator for the workers' base seed: iterating the loader leaves torch's global RNG (dropout) alone
-    return DataLoader(dataset, batch_sampler=SkipFirst(BatchSampler(sampler, batch_size, len(dataset) >= batch_size),
-                                                       skip), generator=torch.Generator().manual_seed(seed),
-                      num_workers=num_workers, pin_memory=device.type == "cuda", persistent_workers=num_workers > 0)
-
-
-class SkipFirst(Sampler[list[int]]):
-    """A batch sampler's stream without its first `skip` batches, which are drawn all the same (whole epochs
-    included), so that every later batch is the one an uninterrupted stream gives."""
-
-    def __init__(self, batches: BatchSampler, skip: int):
-        self.batches, self.skip = batches, skip
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def __iter__(self):
-        skip, self.skip = self.skip, 0   # only the first pass after a resume is shortened
-        while len(self.batches) and skip >= len(self.batches):
-            for _ in self.batches:        # one epoch's order, drawn from the generator
-                pass
-            skip -= len(self.batches)
-        for i, batch in enumerate(self.batches):
-            if i >= skip:
-                yield batch
-
-
-def batches(dataset: Dataset, cfg: TrainConfig, seed: int, device: torch.device, skip: int = 0):
-    """Endless training batches after the first `skip`: the first `object_crops` steps from object-centred
-    crops of `dataset` (DeconvNet's first training stage), the rest from `dataset` itself."""
-    if cfg.object_crops > skip:  # the crops' loader is not kept: its workers end with the stage
-        crops = _repeat(train_loader(ObjectCrops(dataset, seed), cfg.batch_size, seed, cfg.num_workers, device, skip))
-        yield from itertools.islice(crops, cfg.object_crops - skip)
-        crops.close()
-    yield from _repeat(train_loader(dataset, cfg.batch_size, seed, cfg.num_workers, device,
-                                    max(0, skip - cfg.object_crops)))
-
-
-def _repeat(loader: DataLoader):
-    while True:
-        yield from loader
 
 
 def segmentation_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int) -> torch.Tensor:
@@ -103,58 +53,66 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig, seed: int, device: torch.device,
         on_step: Callable[[int, int], None] | None = None, state_path: Path | None = None,
-        on_warning: Callable[[str], None] | None = None) -> dict[str, Any]:
+        on_warning: Callable[[str], None] | None = None, world: World = World()) -> dict[str, Any]:
     """Train `model` in place; returns the loss curve, wall time and training images/s.
 
     With `state_path`, the training resumes from the state saved there (an unreadable one is reported to
     `on_warning` and training starts afresh), saves it every `cfg.checkpoint_every` steps and on a stop request
-    (then raises Interrupted), and removes it when done. The loss is read back every `log_every` steps only,
-    so that CUDA runs are not synchronised at every step; divergence is detected at those points, and at
-    every step on the CPU, where reading the loss costs nothing.
+    (then raises Interrupted), and removes it when done. With several processes (`world`), the model is
+    wrapped in DistributedDataParallel and each rank trains on its share of every batch; rank 0 saves.
+    The loss is read back every `log_every` steps only, so that CUDA runs are not synchronised at every step;
+    divergence is detected at those points, and at every step in one CPU process, where it costs nothing.
     """
     seed_everything(seed, cfg.deterministic)
+    if world.rank:   # each rank its own dropout masks (rank 0 draws those of one process)
+        torch.manual_seed(int(np.random.SeedSequence((seed, world.rank)).generate_state(1)[0]))
     total = cfg.iterations or cfg.epochs * len(train_loader(dataset, cfg.batch_size, seed, 0, device))
     model.to(device).train()
-    parts, start, progress = _resumed(model, cfg, total, device, state_path, on_warning)
-    optimizer, schedule, scaler = parts["optimizer"], parts["schedule"], parts["scaler"]
+    parts, start, progress = _resumed(model, cfg, total, device, state_path, on_warning, world.rank)
+    net = nn.parallel.DistributedDataParallel(model) if world.active else model   # averages gradients
     log_every = max(1, total // 100)
     warmup = max(min(5, total // 10), start)   # steps left out of the throughput figure (and those done before)
     curve, running, images = progress["curve"], torch.tensor(progress["running"], device=device), 0
     t_start, t_warm = time.perf_counter(), None
     with STOP.deferred():
-        for step, (images_u8, target) in enumerate(batches(dataset, cfg, seed, device, skip=start), start=start + 1):
-            loss = _step(model, normalise(images_u8, dataset.mean, dataset.std, device), target, dataset.ignore_index,
-                         parts, cfg.amp and device.type == "cuda")
-            running += loss.detach()
+        for step, micro in enumerate(batches(dataset, cfg, seed, device, start, world), start=start + 1):
+            loss = _step(net, micro, dataset, parts, device, cfg.amp and device.type == "cuda")
+            running += loss
             if step == warmup:
                 t_warm = _synced_clock(device)
             elif step > warmup:
-                images += images_u8.shape[0]
-            if device.type == "cpu" and not torch.isfinite(loss):
+                images += sum(len(target) for _, target in micro) * world.size
+            if device.type == "cpu" and not world.active and not torch.isfinite(loss):
                 raise TrainingDiverged(f"loss became {loss.item()} at step {step} of {total}")
             if step % log_every == 0 or step == total:
-                curve.append([step, _mean_loss(running, step, curve, total)])
+                curve.append([step, _mean_loss(sum_(running, world) / world.size, step, curve, total)])
                 running.zero_()
             if on_step:
                 on_step(step, total)
             if step == total:
                 break
-            if state_path and (STOP.requested or cfg.checkpoint_every and step % cfg.checkpoint_every == 0):
+            stop = largest(STOP.requested or 0, world)   # the ranks agree, so that they save and stop together
+            if state_path and (stop or cfg.checkpoint_every and step % cfg.checkpoint_every == 0):
+                rng = gathered(trainstate.rng_state(), world)
                 elapsed = progress["wall_s"] + time.perf_counter() - t_start
-                trainstate.save(state_path, step, parts, {"curve": curve, "running": running.item(), "wall_s": elapsed})
-            if STOP.requested:
-                raise Interrupted(STOP.requested, f"saved at step {step} of {total}" if state_path else None)
+                if world.main:
+                    trainstate.save(state_path, step, parts, {"curve": curve, "running": running.item(),
+                                                              "wall_s": elapsed}, rng)
+            if stop:
+                raise Interrupted(stop, f"saved at step {step} of {total}" if state_path else None)
     t_end = _synced_clock(device)
     t_warm = t_warm if t_warm is not None else t_start
-    if state_path:
+    if state_path and world.main:
         state_path.unlink(missing_ok=True)
     return {"iterations": total, "loss_curve": curve, "final_loss": curve[-1][1],
             "wall_s": progress["wall_s"] + t_end - t_start, "resumed_at_step": start or None,
-            "images_per_s": images / (t_end - t_warm) if images else None, "warmup_steps": warmup}
+            "images_per_s": images / (t_end - t_warm) if images else None, "warmup_steps": warmup,
+            "world_size": world.size, "accumulate": cfg.accumulate,
+            "batch_per_rank": cfg.batch_size // (world.size * cfg.accumulate)}
 
 
 def _resumed(model: nn.Module, cfg: TrainConfig, total: int, device: torch.device, state_path: Path | None,
-             on_warning: Callable[[str], None] | None) -> tuple[dict[str, Any], int, dict[str, Any]]:
+             on_warning: Callable[[str], None] | None, rank: int) -> tuple[dict[str, Any], int, dict[str, Any]]:
     """Optimizer, schedule and scaler (with the model: the training's parts), the step to resume after and
     the progress so far: from `state_path` when it holds a readable state, else fresh."""
     initial = {k: v.clone() for k, v in model.state_dict().items()} if state_path and state_path.is_file() else None
@@ -168,7 +126,7 @@ def _resumed(model: nn.Module, cfg: TrainConfig, total: int, device: torch.devic
     if initial is None:
         return parts, 0, progress
     try:
-        step, progress = trainstate.load(state_path, parts)
+        step, progress = trainstate.load(state_path, parts, rank)
         return parts, step, progress
     except ValueError as exc:
         model.load_state_dict(initial)   # a half-applied state is undone
@@ -177,19 +135,26 @@ def _resumed(model: nn.Module, cfg: TrainConfig, total: int, device: torch.devic
         return fresh(), 0, {"curve": [], "running": 0.0, "wall_s": 0.0}
 
 
-def _step(model: nn.Module, x: torch.Tensor, target: torch.Tensor, ignore_index: int, parts: dict[str, Any],
+def _step(net: nn.Module, micro: list, dataset: Any, parts: dict[str, Any], device: torch.device,
           use_amp: bool) -> torch.Tensor:
-    """One optimisation step; the loss."""
-    target = target.to(x.device, non_blocking=True).long()   # augmented real data arrives as uint8
-    with torch.autocast(x.device.type, dtype=torch.float16, enabled=use_amp):
-        loss = segmentation_loss(model(x), target, ignore_index)
+    """One optimisation step over this rank's micro-batches (gradients accumulated; under DDP synchronised
+    on the last one); the mean of their losses."""
     optimizer, scaler = parts["optimizer"], parts["scaler"]
     optimizer.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
+    total = 0
+    for j, (images_u8, target) in enumerate(micro):
+        x = normalise(images_u8, dataset.mean, dataset.std, device)
+        target = target.to(x.device, non_blocking=True).long()   # augmented real data arrives as uint8
+        last = j == len(micro) - 1
+        with contextlib.nullcontext() if last or not hasattr(net, "no_sync") else net.no_sync():
+            with torch.autocast(x.device.type, dtype=torch.float16, enabled=use_amp):
+                loss = segmentation_loss(net(x), target, dataset.ignore_index) / len(micro)
+            scaler.scale(loss).backward()
+        total += loss.detach()
     scaler.step(optimizer)
     scaler.update()
     parts["schedule"].step()
-    return loss
+    return total
 
 
 def _mean_loss(running: torch.Tensor, step: int, curve: list, total: int) -> float:

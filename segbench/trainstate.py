@@ -1,5 +1,5 @@
 """A training's state between two steps, saved atomically (every `train.checkpoint_every` steps and on a stop
-request) and loaded to resume: model, optimizer, schedule, gradient scaler, every RNG, the loss curve so far
+request) and loaded to resume: model, optimizer, schedule, gradient scaler, every rank's RNGs, the loss curve so far
 and the step, from which the data order is replayed. Resumed, a training ends with the weights of an
 uninterrupted one (on the CPU with the same kernels; tests/test_resume.py)."""
 
@@ -14,9 +14,10 @@ import torch
 VERSION = 1
 
 
-def save(path: Path, step: int, parts: dict[str, Any], progress: dict[str, Any]) -> None:
-    """`parts`: objects with state_dict() (model, optimizer, schedule, scaler); `progress`: plain values."""
-    state = {"version": VERSION, "step": step, "progress": progress, "rng": _rng_state(),
+def save(path: Path, step: int, parts: dict[str, Any], progress: dict[str, Any], rng: list[dict[str, Any]]) -> None:
+    """`parts`: objects with state_dict() (model, optimizer, schedule, scaler); `progress`: plain values; `rng`:
+    each rank's `rng_state()` (one for one process)."""
+    state = {"version": VERSION, "step": step, "progress": progress, "rng": rng,
              **{name: part.state_dict() for name, part in parts.items()}}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -24,23 +25,25 @@ def save(path: Path, step: int, parts: dict[str, Any], progress: dict[str, Any])
     os.replace(tmp, path)
 
 
-def load(path: Path, parts: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    """Restore `parts` and the RNGs from `path`; (step, progress). Raises ValueError when the file is not a
-    readable training state of these parts (truncated, another model): the caller starts afresh."""
+def load(path: Path, parts: dict[str, Any], rank: int = 0) -> tuple[int, dict[str, Any]]:
+    """Restore `parts` and this rank's RNGs from `path`; (step, progress). Raises ValueError when the file is
+    not a readable training state of these parts (truncated, another model): the caller starts afresh.
+    (Resumed with more processes than saved it, the extra ranks take rank 0's generators.)"""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         if state.get("version") != VERSION:
             raise ValueError(f"version {state.get('version')}, not {VERSION}")
         for name, part in parts.items():
             part.load_state_dict(state[name])
-        _set_rng_state(state["rng"])
+        _set_rng_state(state["rng"][rank if rank < len(state["rng"]) else 0])
         return state["step"], state["progress"]
     except Exception as exc:  # noqa: BLE001 - unpickling, a truncated zip, a key or shape mismatch
         reason = str(exc).split(". ")[0]
         raise ValueError(f"{path} is not a readable training state ({type(exc).__name__}: {reason})") from None
 
 
-def _rng_state() -> dict[str, Any]:
+def rng_state() -> dict[str, Any]:
+    """This process's random generators: torch's (CPU, CUDA), NumPy's, Python's."""
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
     return {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],

@@ -18,7 +18,7 @@ LAYERS = [
      "progress", "records"],
     ["models", "dataconfig"],
     ["config"],
-    ["entries", "data", "determinism", "environment", "launch", "interrupt"],
+    ["entries", "data", "determinism", "environment", "launch", "interrupt", "distributed"],
     ["trainstate", "suitefile", "matrix", "train", "evaluate", "tta", "score", "report", "results"],
     ["probe", "check"],
     ["runner", "profiling"],

@@ -74,7 +74,7 @@ def test_same_batches_with_0_and_2_workers_across_epochs():
     def batches(workers):
         ds = Augmented(Stripes(n=8), train_transform(Augment(crop=(24, 24)), INFO), seed=7)
         loader = train_loader(ds, 4, 7, workers, torch.device("cpu"))
-        assert isinstance(loader.sampler, NumberedSampler)
+        assert isinstance(loader.batch_sampler.batches.batches.sampler, NumberedSampler)   # RankShare, SkipFirst, BatchSampler
         return [(x.clone(), y.clone()) for _ in range(2) for x, y in loader]   # two epochs: draws go on
     first, second = batches(0), batches(2)
     assert len(first) == 4 and not torch.equal(first[0][0], first[2][0])
@@ -112,7 +112,7 @@ def test_object_crops_of_augmented_data_pass_the_draws_on():
     ds = Augmented(Labelled12(), train_transform(Augment(scale=(0.5, 2.0), crop=(64, 64)), INFO), seed=0)
     crops = ObjectCrops(ds, seed=0)
     loader = train_loader(crops, 3, 0, 0, torch.device("cpu"))
-    assert isinstance(loader.sampler, NumberedSampler)
+    assert isinstance(loader.batch_sampler.batches.batches.sampler, NumberedSampler)
     first, second = (x.clone() for x, _ in loader), None
     epochs = [torch.cat([x for x, _ in loader]) for _ in range(2)]
     assert not torch.equal(epochs[0], epochs[1])     # new draws each epoch: new scales and flips

@@ -122,3 +122,12 @@ def test_the_readme_suite_example_is_valid(tmp_path):
     path.write_text(example, encoding="utf-8")
     suite = load_suite(path)
     assert [e["arch"] for e in suite.models] == ["fcn", "deeplab", "unet"]
+
+
+def test_fields_outside_old_run_ids_have_the_defaults_that_readers_fill_in():
+    from segbench.config import IDENTITY_WHEN_SET, EvalConfig, TrainConfig
+    from segbench.identity import SETTINGS_WHEN_SET
+
+    for section, name in ((EvalConfig, "eval"), (TrainConfig, "train")):
+        defaults = section.model_construct().model_dump(mode="json")
+        assert {k: defaults[k] for k in IDENTITY_WHEN_SET[section]} == SETTINGS_WHEN_SET[name]

@@ -143,6 +143,17 @@ class BoundaryF1:
             self._class_sum[c] += f1
             self._class_images[c] += 1
 
+    def add(self, other: "BoundaryF1") -> "BoundaryF1":
+        """Add another accumulator's images (e.g. another rank's share of the data set); returns self."""
+        if (other.num_classes, other.ignore_index, other.tolerance) != (self.num_classes, self.ignore_index,
+                                                                        self.tolerance):
+            raise ValueError("cannot add boundary F1 accumulators with different classes, ignore_index or tolerance")
+        self._image_sum += other._image_sum
+        self._images += other._images
+        self._class_sum = [a + b for a, b in zip(self._class_sum, other._class_sum)]
+        self._class_images = [a + b for a, b in zip(self._class_images, other._class_images)]
+        return self
+
     def compute(self) -> dict:
         per_class = [s / k if k else None for s, k in zip(self._class_sum, self._class_images)]
         bf1 = self._image_sum / self._images if self._images else math.nan
