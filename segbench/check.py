@@ -3,7 +3,8 @@
 Accuracy (points, ×100) regresses when it drops by more than allowed = max(tolerance, sigma × pooled std over
 seeds). Speed and memory (relative %) count only between records of one machine, and a change only when it
 exceeds both the tolerance and the measured spread of the two sides (asv's rule). A baseline variant that is
-missing or failed now fails the check; a new variant is reported and does not.
+missing or failed now fails the check; a new variant is reported and does not. A claim of the suite that
+the baseline reproduced and the current results no longer do fails the check.
 """
 
 import datetime as dt
@@ -38,12 +39,24 @@ class Verdict:
 
     @property
     def fails(self) -> bool:
-        return self.verdict in ("regressed", "missing") or self.verdict.startswith("not comparable (strict")
+        return self.verdict in ("regressed", "missing") or self.verdict.startswith(("not comparable (strict",
+                                                                                  "claim lost"))
 
 
 def freeze(results_dir: Path, on_skip: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """The baseline of a results folder: per variant and machine, each figure's mean, std and n."""
-    return _freeze(results.load(results_dir, on_skip))
+    """The baseline of a results folder: per variant and machine, each figure's mean, std and n; the verdict
+    of each of the suite's claims."""
+    return _freeze(results.load(results_dir, on_skip)) | {"claims": _claims(results_dir)}
+
+
+def _claims(results_dir: Path) -> list[dict[str, Any]]:
+    from .records import load_records
+    from .report import claims
+    from .report.variants import variants
+
+    vs = variants(load_records(results_dir))
+    return [c | {"gap": j.gap.mean, "allowed": j.allowed, "verdict": j.verdict}
+            for c, j in ((c, claims.judge(c, vs)) for c in claims.load(results_dir))]
 
 
 def _freeze(runs: pd.DataFrame) -> dict[str, Any]:
@@ -74,8 +87,24 @@ def compare(baseline: dict[str, Any], current_dir: Path, tol: CheckConfig,
         cur = json_safe((same_machine if not same_machine.empty else rows).iloc[0].to_dict())
         verdicts += [_verdict(base, cur, metric, tol, not same_machine.empty) for metric in tol.metrics]
     known = {b["variant"] for b in baseline["variants"]}
-    return verdicts + [Verdict(v, "all", None, None, None, None, "new") for v in dict.fromkeys(current["variant"])
-                       if v not in known]
+    verdicts += [Verdict(v, "all", None, None, None, None, "new") for v in dict.fromkeys(current["variant"])
+                 if v not in known]
+    return verdicts + _claim_verdicts(baseline.get("claims", []), _claims(current_dir))
+
+
+def _claim_verdicts(before: list[dict[str, Any]], now: list[dict[str, Any]]) -> list[Verdict]:
+    """A claim reproduced in the baseline must still be reproduced."""
+    key = lambda c: (c["better"], c["worse"], c["metric"])   # noqa: E731
+    current = {key(c): c for c in now}
+    out = []
+    for c in (c for c in before if c["verdict"] == "reproduced"):
+        cur = current.get(key(c), {})
+        held = cur.get("verdict") == "reproduced"
+        gap = cur.get("gap")
+        out.append(Verdict(f"{c['better']} > {c['worse']}", f"claim {c['metric']}", c["gap"], gap,
+                           None if gap is None else gap - c["gap"], cur.get("allowed"),
+                           "pass" if held else f"claim lost ({cur.get('verdict', 'not declared')})"))
+    return out
 
 
 def _verdict(base: dict, cur: dict, metric: str, tol: CheckConfig, same_machine: bool) -> Verdict:
@@ -120,7 +149,7 @@ def markdown(verdicts: list[Verdict]) -> str:
     """The verdicts as a Markdown table (accuracy ×100, speed in its units), ready for a pull-request comment."""
     lines = ["| variant | metric | baseline | current | delta | allowed | verdict |", "|:---|:---|---:|---:|---:|---:|:---|"]
     for v in verdicts:
-        scale = 100 if v.metric in ACCURACY else 1
+        scale = 100 if v.metric in ACCURACY or v.metric.startswith("claim ") else 1
         cells = [_number(x, scale) for x in (v.baseline, v.current, v.delta, v.allowed)]
         mark = f"**{v.verdict}**" if v.fails else v.verdict
         lines.append(f"| {v.variant} | {v.metric} | " + " | ".join(cells) + f" | {mark} |")

@@ -92,6 +92,7 @@ def run(suite_file: SuiteArg,
         return
     report.references.save(results_dir, suite.name, suite.version,
                            [r.model_dump(mode="json", exclude_none=True) for r in suite.reference])
+    report.claims.save(results_dir, suite.name, suite.version, [c.model_dump(mode="json") for c in suite.claims])
     if where:   # shards share the results folder; one report over it, once they are all done
         out.print(f"shard {where[0]}/{where[1]}: {len(summary.succeeded)} ran, {len(summary.skipped)} skipped, "
                   f"{len(summary.failed)} failed; records in {results_dir}/runs. When every shard has finished: "

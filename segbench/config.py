@@ -191,6 +191,22 @@ class Reference(BaseModel):
         return v
 
 
+class Claim(BaseModel):
+    """A comparison the suite tests, judged over seeds in the report's Claims section (segbench.report.claims)."""
+
+    model_config = STRICT
+    better: str = Field(min_length=1, description="the variant said to be better, by its label in the report")
+    worse: str = Field(min_length=1, description="the variant said to be worse")
+    metric: Literal[tuple(HIGHER_IS_BETTER)] = Field("miou", description="an accuracy metric")
+    source: str = Field("", description="where the claim comes from, e.g. 'Long et al. 2015, Table 2'")
+
+    @model_validator(mode="after")
+    def _two_sides(self) -> "Claim":
+        if self.better == self.worse:
+            raise ValueError(f"a claim compares two variants; both sides are {self.better!r}")
+        return self
+
+
 class Suite(BaseModel):
     """A benchmark suite: the whole truth for its runs."""
 
@@ -209,6 +225,7 @@ class Suite(BaseModel):
         min_length=1, description="model entries; a list value is an axis of the run matrix")
     reference: list[Reference] = Field([], description="published results shown in the report (not run)")
     check: CheckConfig = CheckConfig()
+    claims: list[Claim] = Field([], description="comparisons the report judges over seeds (reproduced or not)")
     reproducible: Reproducible | None = Field(
         None, description="true (or settings): bit-identical records from run to run (segbench.determinism)")
 
@@ -249,7 +266,7 @@ SECTIONS: dict[tuple, type[BaseModel]] = {
     **{("dataset", name, "augment"): Augment for name in DATASET_SECTIONS if name != "shapes"},
     ("train",): TrainConfig, ("eval",): EvalConfig,
     ("eval", "crf"): CRFParams, ("probe",): ProbeConfig, ("reference",): Reference, ("reproducible",): Reproducible,
-    ("check",): CheckConfig,
+    ("check",): CheckConfig, ("claims",): Claim,
     ("reference", "metrics"): ReferenceMetrics}
 
 

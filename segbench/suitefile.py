@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from .config import Suite, describe
 from .entries import model_problems, normalise_entry
 from .errors import ConfigError
+from .matrix import expand
 
 
 def load_suite(path: str | Path) -> Suite:
@@ -40,7 +41,18 @@ def load_suite(path: str | Path) -> Suite:
     if problems:
         raise _config_error(path, problems, lines)
     suite.models = [normalise_entry(e) for e in suite.models]
+    problems = claim_problems(suite)
+    if problems:
+        raise _config_error(path, problems, lines)
     return suite
+
+
+def claim_problems(suite: Suite) -> list[tuple[tuple, str]]:
+    """Claims that name a variant the suite does not have."""
+    labels = list(dict.fromkeys(spec.label for spec in expand(suite)))
+    return [(("claims", i, side), f"no variant of the suite is labelled {getattr(claim, side)!r}; its variants: "
+             + ", ".join(repr(label) for label in labels))
+            for i, claim in enumerate(suite.claims) for side in ("better", "worse") if getattr(claim, side) not in labels]
 
 
 def _config_error(path: Path, problems: list[tuple[tuple, str]], lines: dict[tuple, int]) -> ConfigError:

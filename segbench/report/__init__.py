@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import ResultsError, UsageError
 from ..records import load_records
-from . import csvs, document, html, latex, markdown, references
+from . import claims, csvs, document, html, latex, markdown, references
 from .variants import variants
 
 FORMATS = ("md", "tex", "csv", "html")
@@ -40,7 +40,7 @@ def render(results_dir: Path, out_dir: Path | None = None, run_ids: set[str] | N
     refs = references.load(results_dir)
     out_dir = Path(out_dir) if out_dir else Path("reports") / records[0]["spec"]["suite"]
     vs = variants(records)
-    doc = document.build(records, refs, vs) if set(formats) - {"csv"} else None   # the figures take a while
+    doc = document.build(records, refs, vs, claims.load(results_dir)) if set(formats) - {"csv"} else None   # the figures take a while
     files = {"md": lambda: {"report.md": markdown.render(doc)}, "tex": lambda: {"report.tex": latex.render(doc)},
              "csv": lambda: {"runs.csv": csvs.runs_csv(vs), "variants.csv": csvs.variants_csv(vs, refs)},
              "html": lambda: {"report.html": html.render(doc)}}

@@ -5,7 +5,7 @@ from typing import Any, Union
 
 import matplotlib
 
-from . import figures, qualitative, references
+from . import claims as claims_, figures, qualitative, references
 from .ablation import ablation_table
 from .tables import (ACCURACY, SPEED, Table, failures_table, main_columns, main_table, per_class_table,
                      speed_table)
@@ -42,8 +42,9 @@ class Document:
         return [b for b in self.blocks if isinstance(b, figures.Plot)]
 
 
-def build(records: list[Record], refs: list[dict[str, Any]], vs: list[Variant] | None = None) -> Document:
-    """The report of `records`; `vs` = variants(records), when the caller has them already."""
+def build(records: list[Record], refs: list[dict[str, Any]], vs: list[Variant] | None = None,
+          claims: list[dict[str, Any]] = ()) -> Document:
+    """The report of `records` (and of the suite's `claims`); `vs` = variants(records), when the caller has them."""
     vs = variants(records) if vs is None else vs
     ok = [r for r in records if r["status"] == "ok"]
     envs = machines(ok or records)
@@ -65,6 +66,12 @@ def build(records: list[Record], refs: list[dict[str, Any]], vs: list[Variant] |
                            "one machine only."))
         for mid, env in envs.items():
             blocks += [Text(f"Machine {mid} ({env.get('device_name')}):"), speed_table(vs, mid)]
+    if claims:
+        blocks += [Heading("Claims"), Text(
+            "The suite's claims, judged over seeds: gap = better − worse side, paired by seed (×100, mean ± std); "
+            "reproduced when the gap exceeds 2 × the pooled seed std, contradicted when the opposite gap does, "
+            "undecided otherwise or with fewer than 2 seeds."),
+            claims_.claims_table([claims_.judge(c, vs) for c in claims])]
     ablation = ablation_table(vs, ACCURACY[:2] + (SPEED[:1] if one_machine else []))
     if ablation.rows:
         blocks += [Heading("Ablations"), Text("Variants of one architecture that differ in exactly one option "
