@@ -30,7 +30,7 @@ def check_cmd(
         baseline: Annotated[Optional[Path], typer.Option(help="A baseline file (segbench baseline).")] = None,
         against: Annotated[Optional[Path], typer.Option(help="Instead of --baseline: another results folder.")] = None,
         suite: Annotated[Optional[Path], typer.Option(help="Take the tolerances from this suite's check: section "
-                                                      "(the flags below override it, except a metric's own entry under tolerances:).")] = None,
+                                                      "(the flags below override it).")] = None,
         accuracy_tol: Annotated[Optional[float], typer.Option(min=0, help="Allowed drop in points (×100) of an "
                                                               "accuracy metric [default: 0.5].")] = None,
         speed_tol: Annotated[Optional[float], typer.Option(min=0, help="Allowed change of speed and memory, % "
@@ -41,8 +41,9 @@ def check_cmd(
                                                        f"{','.join(CHECKED_BY_DEFAULT)}].")] = None,
         fmt: Annotated[str, typer.Option("--format", help="md or json.")] = "md",
         junit: Annotated[Optional[Path], typer.Option(help="Also write JUnit XML here.")] = None,
-        strict_machine: Annotated[bool, typer.Option("--strict-machine", help="Speed from another machine fails "
-                                                     "instead of being not comparable.")] = False) -> None:
+        strict_machine: Annotated[Optional[bool], typer.Option(
+            "--strict-machine/--lenient-machine", help="Speed from another machine fails instead of being not "
+                                                       "comparable [default: lenient].")] = None) -> None:
     """Compare results with a baseline, variant by variant: exit 0 when nothing regressed, 1 when something did
     (or a baseline variant is missing), 2 for a usage error."""
     from .check import as_rows, compare, freeze, junit as junit_xml, markdown
@@ -52,8 +53,8 @@ def check_cmd(
     if fmt not in ("md", "json"):
         raise UsageError(f"--format: md or json (got {fmt})")
     base = freeze(against, _warn) if against else _read_baseline(baseline)
-    flags = {"accuracy_tol": accuracy_tol, "speed_tol": speed_tol, "sigma": sigma, "strict_machine": strict_machine
-             or None, "metrics": tuple(m.strip() for m in metrics.split(",") if m.strip()) if metrics else None}
+    flags = {"accuracy_tol": accuracy_tol, "speed_tol": speed_tol, "sigma": sigma, "strict_machine": strict_machine,
+             "metrics": tuple(m.strip() for m in metrics.split(",") if m.strip()) if metrics else None}
     tol = _tolerances(suite, base.get("suite"), {k: v for k, v in flags.items() if v is not None})
     verdicts = compare(base, results_dir, tol, _warn)
     out.print(markdown(verdicts) if fmt == "md" else json.dumps(as_rows(verdicts), indent=1), markup=False)
@@ -64,12 +65,14 @@ def check_cmd(
 
 
 def _tolerances(suite_file: Path | None, baseline_suite: str | None, flags: dict):
-    """The suite's check: section (or the defaults), with the flags given on the command line over it."""
+    """The suite's check: section (or the defaults), with the flags given on the command line over it: a
+    tolerance flag also replaces the section's per-metric tolerances of its kind."""
     from typing import get_args
 
     from pydantic import ValidationError
 
     from .config import CheckConfig, CheckedMetric
+    from .metric_info import HIGHER_IS_BETTER, SPEED_HIGHER_IS_BETTER
     from .suitefile import load_suite
 
     section = CheckConfig()
@@ -78,8 +81,11 @@ def _tolerances(suite_file: Path | None, baseline_suite: str | None, flags: dict
         if suite.name != baseline_suite:
             raise UsageError(f"--suite {suite_file} is suite {suite.name!r}, the baseline is of {baseline_suite!r}")
         section = suite.check
+    kinds = {"accuracy_tol": HIGHER_IS_BETTER, "speed_tol": SPEED_HIGHER_IS_BETTER}
+    replaced = {m for flag, metrics_ in kinds.items() if flag in flags for m in metrics_}
+    tolerances = {m: t for m, t in section.tolerances.items() if m not in replaced}
     try:
-        return CheckConfig.model_validate(section.model_dump() | flags)
+        return CheckConfig.model_validate(section.model_dump() | {"tolerances": tolerances} | flags)
     except ValidationError:   # the other flags are checked by typer
         raise UsageError(f"--metrics: allowed {', '.join(get_args(CheckedMetric))} (got "
                          f"{','.join(flags.get('metrics') or ()) or 'none'})") from None

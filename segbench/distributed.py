@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
 from .errors import SegbenchError
 
@@ -110,3 +111,16 @@ def gathered(value: Any, world: World) -> list[Any]:
 def merged(part: dict[Any, Any], world: World) -> dict[Any, Any]:
     """The union of the ranks' dicts (e.g. the predictions each rank kept for the report)."""
     return {k: v for p in gathered(part, world) for k, v in p.items()}
+
+
+def without_sync_bn(module: nn.Module) -> nn.Module:
+    """`module` with each SyncBatchNorm replaced by a BatchNorm2d of the same state, for what one rank does
+    alone (evaluation, the probe's training step) without waiting for the others."""
+    if isinstance(module, nn.SyncBatchNorm):
+        plain = nn.BatchNorm2d(module.num_features, module.eps, module.momentum, module.affine,
+                               module.track_running_stats)
+        plain.load_state_dict(module.state_dict())
+        return plain.to(next(module.parameters(), module.running_mean).device).train(module.training)
+    for name, child in module.named_children():
+        module.add_module(name, without_sync_bn(child))
+    return module

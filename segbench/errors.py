@@ -29,3 +29,9 @@ class WeightsError(SegbenchError):
 
 class UsageError(SegbenchError):
     """A command-line flag whose value is not allowed (the message names the flag)."""
+
+
+class RankFailure(SegbenchError):
+    """A run failed in a torchrun job: the ranks cannot go on without one another, so the job stops."""
+
+    exit_code = 1

@@ -8,9 +8,11 @@ without its record runs again next time. A second request while one is deferred 
 import contextlib
 import signal
 import threading
+import time
 from collections.abc import Iterator
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
+SAME_REQUEST_S = 2.0   # torchrun's agent forwards the signal its workers also get: one request, not two
 
 
 class Interrupted(BaseException):
@@ -31,11 +33,15 @@ class StopRequests:
     def __init__(self) -> None:
         self.requested: int | None = None
         self._deferring = 0
+        self._first = 0.0
 
     def _handle(self, signum: int, frame) -> None:
-        again, self.requested = self.requested is not None, signum
+        now = time.monotonic()
+        again = self.requested is not None and now - self._first > SAME_REQUEST_S
+        if self.requested is None:
+            self.requested, self._first = signum, now
         if again or not self._deferring:
-            raise Interrupted(signum)
+            raise Interrupted(self.requested)
 
     @contextlib.contextmanager
     def handled(self) -> Iterator[None]:

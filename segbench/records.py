@@ -43,9 +43,9 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 def check_writable(results_dir: Path) -> None:
     """Fail before any training when the results folder cannot take a file."""
-    probe = runs_dir(results_dir) / ".writable"
+    probe = runs_dir(results_dir) / f".writable-{os.getpid()}-{secrets.token_hex(4)}"   # shards check at once
     write_json_atomic(probe, {})
-    probe.unlink()
+    probe.unlink(missing_ok=True)
 
 
 def _unwritable(path: Path, exc: OSError) -> ResultsError:

@@ -12,8 +12,8 @@ import torch
 from . import data, distributed, models, records
 from .crf import CRFPostProcess
 from .determinism import pin
-from .errors import ResultsError, SegbenchError
-from .interrupt import STOP
+from .errors import RankFailure, ResultsError, SegbenchError
+from .interrupt import STOP, Interrupted
 from .environment import environment, resolve_device
 from .evaluate import evaluate
 from .matrix import RunSpec
@@ -61,8 +61,7 @@ class SuiteRunner:
         self.device = distributed.start(self.world, self.device)
         self.progress.start(len(specs))
         try:
-            if self.world.main:
-                records.check_writable(self.results_dir)
+            records.check_writable(self.results_dir)
             todo = [pending for pending in map(self._pending, groups.values()) if pending]
             for pending in todo:   # a missing or broken data set stops the invocation here, before any model
                 self._dataset(pending[0], "train"), self._dataset(pending[0], "val")
@@ -131,7 +130,9 @@ class SuiteRunner:
         scores = evaluate(model, val, spec.eval.batch_size, spec.eval.boundary_tolerance, self.device,
                           postprocess=crf, on_batch=self.progress.eval_step, keep=sample_indices(len(val)),
                           world=self.world)
+        distributed.barrier(self.world)   # no rank computes while rank 0 probes
         if not self.world.main:   # rank 0 probes and writes
+            distributed.barrier(self.world)
             return
         if crf:
             scores["crf"] = {"params": spec.eval.crf.model_dump(mode="json"),
@@ -143,6 +144,7 @@ class SuiteRunner:
             "train": train_info, "model": {"params": parameter_counts(model)},
             "wall_s": time.perf_counter() - t0 + training_s}
         records.write_record(self.results_dir, record)
+        distributed.barrier(self.world)
         self.summary.succeeded.append(spec.run_id)
         self.progress.done(spec, record)
 
@@ -174,27 +176,31 @@ class SuiteRunner:
             model = models.build(spec.arch, train_set.num_classes, **spec.model_options)
         checkpoint = self.results_dir / "checkpoints" / f"{spec.train_key}.pt"
         saved = self._saved(checkpoint) if not self.rerun else None
-        if saved is not None:
+        if distributed.largest(int(saved is None), self.world) == 0:   # every rank has it: reuse
             model.load_state_dict(saved["state_dict"])
             self.progress.reused_checkpoint(spec, checkpoint)
             return model.to(self.device), saved["train"] | {"checkpoint_reused": True}
         self.progress.training(spec, spec.train.iterations or spec.train.epochs)
         train = spec.train.model_copy(update={"deterministic": True}) if spec.reproducible else spec.train
         state = checkpoint.with_suffix(".state.pt")
-        if self.rerun:
+        if self.rerun and self.world.main:
             state.unlink(missing_ok=True)
+        distributed.barrier(self.world)
         if spec.train.sync_bn and self.world.active:
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         info = fit(model, train_set, train, spec.seed, self.device, on_step=self.progress.train_step,
                    state_path=state, on_warning=self.progress.warning, world=self.world)
         info["checkpoint"] = str(checkpoint)
-        if not self.world.main:
-            return model, info | {"checkpoint_reused": False}
-        checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        tmp = checkpoint.with_suffix(".tmp")
-        torch.save({"state_dict": model.state_dict(), "train": info}, tmp)
-        tmp.replace(checkpoint)
-        return model, info | {"checkpoint_reused": False}
+        with STOP.deferred():   # the trained model is saved before its training state goes
+            if self.world.main:
+                checkpoint.parent.mkdir(parents=True, exist_ok=True)
+                tmp = checkpoint.with_suffix(".tmp")
+                torch.save({"state_dict": model.state_dict(), "train": info}, tmp)
+                tmp.replace(checkpoint)
+                state.unlink(missing_ok=True)
+        if STOP.requested:   # asked during the last step: the training is complete and saved
+            raise Interrupted(STOP.requested, "complete and saved")
+        return distributed.without_sync_bn(model), info | {"checkpoint_reused": False}
 
     def _saved(self, checkpoint: Path) -> dict[str, Any] | None:
         """A trained checkpoint's contents; None when there is none, or an unreadable one (reported)."""
@@ -213,13 +219,17 @@ class SuiteRunner:
                 "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
 
     def _fail(self, spec: RunSpec, exc: Exception, wall_s: float) -> None:
-        if not self.world.main:   # rank 0 records it (a failure of one rank alone leaves the others waiting)
-            return
         error = failure_text(exc, spec)
-        record = self._record(spec, "failed", error) | {"traceback": traceback.format_exc(limit=-8), "wall_s": wall_s}
-        records.write_record(self.results_dir, record)
-        self.summary.failed.append(spec.run_id)
-        self.progress.failed(spec, error)
+        if self.world.main:
+            record = self._record(spec, "failed", error) | {"traceback": traceback.format_exc(limit=-8),
+                                                            "wall_s": wall_s}
+            records.write_record(self.results_dir, record)
+            self.summary.failed.append(spec.run_id)
+            self.progress.failed(spec, error)
+        if self.world.active:   # the ranks' collectives would no longer pair up: stop the job
+            raise RankFailure(f"{spec.label} seed {spec.seed} failed on rank {self.world.rank} of "
+                              f"{self.world.size}: {error}. Under torchrun one rank cannot go on without the "
+                              "others, so the job stops; the records written so far are kept") from exc
 
 
 def failure_text(exc: Exception, spec: RunSpec) -> str:

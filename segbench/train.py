@@ -27,7 +27,8 @@ class TrainingDiverged(RuntimeError):
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
-    """Seed Python, NumPy and torch (all devices); optionally force deterministic algorithms."""
+    """Seed Python, NumPy and torch (all devices); optionally ask for deterministic algorithms (ops without one
+    warn)."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -57,8 +58,8 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig, seed: int, device:
     """Train `model` in place; returns the loss curve, wall time and training images/s.
 
     With `state_path`, the training resumes from the state saved there (an unreadable one is reported to
-    `on_warning` and training starts afresh), saves it every `cfg.checkpoint_every` steps and on a stop request
-    (then raises Interrupted), and removes it when done. With several processes (`world`), the model is
+    `on_warning` and training starts afresh) and saves it every `cfg.checkpoint_every` steps and on a stop
+    request (then raises Interrupted); the caller removes it once the trained model is saved. With several processes (`world`), the model is
     wrapped in DistributedDataParallel and each rank trains on its share of every batch; rank 0 saves.
     The loss is read back every `log_every` steps only, so that CUDA runs are not synchronised at every step;
     divergence is detected at those points, and at every step in one CPU process, where it costs nothing.
@@ -68,11 +69,11 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig, seed: int, device:
         torch.manual_seed(int(np.random.SeedSequence((seed, world.rank)).generate_state(1)[0]))
     total = cfg.iterations or cfg.epochs * len(train_loader(dataset, cfg.batch_size, seed, 0, device))
     model.to(device).train()
-    parts, start, progress = _resumed(model, cfg, total, device, state_path, on_warning, world.rank)
+    parts, start, progress = _resumed(model, cfg, total, device, state_path, on_warning, world.rank, world.size)
     net = nn.parallel.DistributedDataParallel(model) if world.active else model   # averages gradients
     log_every = max(1, total // 100)
-    warmup = max(min(5, total // 10), start)   # steps left out of the throughput figure (and those done before)
-    curve, running, images = progress["curve"], torch.tensor(progress["running"], device=device), 0
+    warmup = start + min(5, (total - start) // 10)   # steps left out of the throughput figure (and those done before)
+    curve, running, images = progress["curve"], torch.tensor(progress["running"][world.rank], device=device), 0
     t_start, t_warm = time.perf_counter(), None
     with STOP.deferred():
         for step, micro in enumerate(batches(dataset, cfg, seed, device, start, world), start=start + 1):
@@ -93,17 +94,15 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig, seed: int, device:
                 break
             stop = largest(STOP.requested or 0, world)   # the ranks agree, so that they save and stop together
             if state_path and (stop or cfg.checkpoint_every and step % cfg.checkpoint_every == 0):
-                rng = gathered(trainstate.rng_state(), world)
+                ranks = gathered((trainstate.rng_state(), running.item()), world)
                 elapsed = progress["wall_s"] + time.perf_counter() - t_start
                 if world.main:
-                    trainstate.save(state_path, step, parts, {"curve": curve, "running": running.item(),
-                                                              "wall_s": elapsed}, rng)
+                    trainstate.save(state_path, step, parts, {"curve": curve, "running": [r for _, r in ranks],
+                                                              "wall_s": elapsed}, [rng for rng, _ in ranks])
             if stop:
                 raise Interrupted(stop, f"saved at step {step} of {total}" if state_path else None)
     t_end = _synced_clock(device)
     t_warm = t_warm if t_warm is not None else t_start
-    if state_path and world.main:
-        state_path.unlink(missing_ok=True)
     return {"iterations": total, "loss_curve": curve, "final_loss": curve[-1][1],
             "wall_s": progress["wall_s"] + t_end - t_start, "resumed_at_step": start or None,
             "images_per_s": images / (t_end - t_warm) if images else None, "warmup_steps": warmup,
@@ -112,7 +111,8 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig, seed: int, device:
 
 
 def _resumed(model: nn.Module, cfg: TrainConfig, total: int, device: torch.device, state_path: Path | None,
-             on_warning: Callable[[str], None] | None, rank: int) -> tuple[dict[str, Any], int, dict[str, Any]]:
+             on_warning: Callable[[str], None] | None, rank: int,
+             world_size: int) -> tuple[dict[str, Any], int, dict[str, Any]]:
     """Optimizer, schedule and scaler (with the model: the training's parts), the step to resume after and
     the progress so far: from `state_path` when it holds a readable state, else fresh."""
     initial = {k: v.clone() for k, v in model.state_dict().items()} if state_path and state_path.is_file() else None
@@ -122,17 +122,19 @@ def _resumed(model: nn.Module, cfg: TrainConfig, total: int, device: torch.devic
         return {"model": model, "optimizer": optimizer, "scaler": torch.amp.GradScaler(
                     "cuda", enabled=cfg.amp and device.type == "cuda"),
                 "schedule": torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: (1 - it / total) ** cfg.poly_power)}
-    parts, progress = fresh(), {"curve": [], "running": 0.0, "wall_s": 0.0}
+    parts, progress = fresh(), {"curve": [], "running": [0.0] * world_size, "wall_s": 0.0}
     if initial is None:
         return parts, 0, progress
     try:
         step, progress = trainstate.load(state_path, parts, rank)
+        if len(progress["running"]) != world_size:   # resumed with another number of processes
+            progress["running"] = [sum(progress["running"]) / len(progress["running"])] * world_size
         return parts, step, progress
     except ValueError as exc:
         model.load_state_dict(initial)   # a half-applied state is undone
         if on_warning:
             on_warning(f"{exc}: training from the start")
-        return fresh(), 0, {"curve": [], "running": 0.0, "wall_s": 0.0}
+        return fresh(), 0, {"curve": [], "running": [0.0] * world_size, "wall_s": 0.0}
 
 
 def _step(net: nn.Module, micro: list, dataset: Any, parts: dict[str, Any], device: torch.device,

@@ -122,12 +122,14 @@ def test_the_suites_check_section_sets_the_tolerances_and_the_flags_override_it(
                                    "--format", "json"])
     assert ran.exit_code == 0 and '"latency_ms"' not in ran.stdout   # the section's metrics: miou only
     code, rows, _ = check(tmp_path, now, "--suite", str(suite), "--accuracy-tol", "1")
-    assert code == 0   # a per-metric tolerance is not overridden by the general flag ...
+    assert code == 1 and rows[("fcn skip=8", "miou")]["allowed"] == pytest.approx(0.01)   # the flag wins ...
+    code, rows, _ = check(tmp_path, now, "--suite", str(suite), "--accuracy-tol", "0", "--sigma", "0")
+    assert code == 1 and rows[("fcn skip=8", "miou")]["allowed"] == 0   # ... down to zero
     strict = unit_suite(write_suite, "check: {accuracy_tol: 1.0}\n")
     code, rows, _ = check(tmp_path, now, "--suite", str(strict))
     assert code == 1 and rows[("fcn skip=8", "miou")]["allowed"] == pytest.approx(0.01)
     code, rows, _ = check(tmp_path, now, "--suite", str(strict), "--accuracy-tol", "2")
-    assert code == 0 and rows[("fcn skip=8", "miou")]["allowed"] == pytest.approx(0.02)   # ... the section's is
+    assert code == 0 and rows[("fcn skip=8", "miou")]["allowed"] == pytest.approx(0.02)
 
 
 def test_a_bad_check_section_or_a_suite_of_another_name_is_a_usage_error(tmp_path, base, write_suite):
@@ -139,3 +141,12 @@ def test_a_bad_check_section_or_a_suite_of_another_name_is_a_usage_error(tmp_pat
     assert code == 2 and "is suite 'other', the baseline is of 'unit'" in output
     code, _, output = check(tmp_path, folder(tmp_path / "now3"), "--metrics", "miou,fps")
     assert code == 2 and "--metrics: allowed miou" in output and "(got miou,fps)" in output
+
+
+def test_lenient_machine_overrides_a_suites_strict_machine(tmp_path, base, write_suite):
+    strict = unit_suite(write_suite, "check: {strict_machine: true}\n")
+    now = folder(tmp_path / "now", machine="bbbb2222")
+    code, rows, _ = check(tmp_path, now, "--suite", str(strict))
+    assert code == 1 and rows[("fcn skip=8", "latency_ms")]["verdict"] == "not comparable (strict)"
+    code, rows, _ = check(tmp_path, now, "--suite", str(strict), "--lenient-machine")
+    assert code == 0 and rows[("fcn skip=8", "latency_ms")]["verdict"] == "not comparable (different machine)"

@@ -65,7 +65,7 @@ def test_pinning_after_torch_chose_its_kernels_is_refused_with_the_reason(restor
 def test_native_pins_threads_and_deterministic_algorithms_only(restored):
     pin(Reproducible(threads=1, cpu_isa="native"))
     got = numerics()
-    assert got["threads"] == 1 and got["deterministic_algorithms"] is True and got["onednn_max_cpu_isa"] is None
+    assert got["threads"] == 1 and got["deterministic_algorithms"] == "warn only" and got["onednn_max_cpu_isa"] is None
     assert got["cublas_workspace_config"] == ":4096:8" and torch.backends.cudnn.deterministic
 
 
@@ -79,7 +79,7 @@ def test_a_fresh_process_is_pinned_to_avx2_before_it_computes():
     env = {k: v for k, v in os.environ.items() if k not in (*LEVELS["avx2"], *CUDA)} | {"OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"threads": 2, "cpu_capability": "AVX2", "deterministic_algorithms": True,
+    assert json.loads(done.stdout) == {"threads": 2, "cpu_capability": "AVX2", "deterministic_algorithms": "warn only",
                                        "onednn_max_cpu_isa": "AVX2", "mkl_cbwr": "AVX2",
                                        "cublas_workspace_config": ":4096:8"}
 
@@ -97,7 +97,7 @@ def test_a_reproducible_suite_gives_bit_identical_records_and_stores_its_numeric
         metrics.append([(r["metrics"], r["per_class"], r["train"]["loss_curve"]) for r in recs])
     assert metrics[0] == metrics[1]
     env = recs[0]["environment"]
-    assert env["threads"] == 2 and env["numerics"]["deterministic_algorithms"] is True
+    assert env["threads"] == 2 and env["numerics"]["deterministic_algorithms"] == "warn only"
     assert env["numerics"]["cpu_capability"] == "AVX2" and env["numerics"]["onednn_max_cpu_isa"] == "AVX2"
     report = (tmp_path / "reports" / "tiny" / "report.md").read_text()
     assert "reproducible: cpu_isa avx2, threads 2 (pinned numerics" in report

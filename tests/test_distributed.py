@@ -104,3 +104,15 @@ def test_torchrun_trains_and_evaluates_as_one_process(tmp_path, write_suite):
             [v for _, v in single[label]["train"]["loss_curve"]], rel=1e-5)
     plain, accumulated = weights(tmp_path / "single", single["plain"]), weights(tmp_path / "single", single["accumulated"])
     assert all(torch.allclose(plain[k], accumulated[k], atol=1e-6) for k in plain)
+
+
+def test_a_failed_run_is_recorded_and_stops_the_job(tmp_path, write_suite):
+    suite = write_suite(SUITE.split("  - {arch: fcn, label: accumulated")[0])
+    spec = expand(load_suite(suite))[0]
+    (tmp_path / "results" / "ddp" / "checkpoints" / f"{spec.train_key}.pt").mkdir(parents=True)   # cannot be saved
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "-m", "segbench", "run", str(suite), "--results", "results"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode != 0 and "plain seed 0 failed on rank 0 of 2" in done.stderr
+    [record] = [json.loads(p.read_text()) for p in (tmp_path / "results" / "ddp" / "runs").glob("*.json")]
+    assert record["status"] == "failed" and "IsADirectoryError" in record["error"]

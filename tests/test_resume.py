@@ -65,7 +65,7 @@ def test_a_stopped_training_resumes_to_the_uninterrupted_weights(tmp_path, unint
     STOP.requested = None
     model, resumed = train(state)
     assert same_weights(model, uninterrupted[0]) and resumed["loss_curve"] == uninterrupted[1]["loss_curve"]
-    assert resumed["resumed_at_step"] == stop and not state.exists()   # the saved state is removed when done
+    assert resumed["resumed_at_step"] == stop and state.exists()   # the runner removes it once the model is saved
 
 
 def test_a_killed_training_resumes_from_its_last_periodic_save(tmp_path, uninterrupted):
@@ -138,3 +138,8 @@ def test_a_state_that_would_run_code_is_refused_unrun(tmp_path, uninterrupted):
     model, info = train(state, warnings=warnings)   # torch.load(weights_only=True) refuses the object
     assert not marker.exists() and "is not a readable training state (UnpicklingError" in warnings[0]
     assert same_weights(model, uninterrupted[0])
+
+
+def test_a_request_during_the_last_step_leaves_the_training_complete(tmp_path, uninterrupted):
+    model, info = train(tmp_path / "state.pt", stop_at(12))   # nothing left to save: the runner stops after it
+    assert STOP.requested == signal.SIGTERM and same_weights(model, uninterrupted[0])

@@ -58,6 +58,9 @@ def ensure_sbd(sbd_root: Path, url: str | None = None, md5: str | None = None) -
 
 
 def _fetch(url: str, md5: str | None, root: Path, name: str) -> None:
+    if not hasattr(tarfile, "data_filter"):
+        raise DatasetError(f"extracting {name}'s archive safely needs tarfile's data filter (Python 3.10.12, 3.11.4 "
+                           f"or newer); upgrade Python, or download and extract it into {root} by hand")
     archive = root / Path(url.split("?")[0]).name
     try:
         root.mkdir(parents=True, exist_ok=True)

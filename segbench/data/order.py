@@ -2,6 +2,7 @@
 processes), resumable after any number of steps, and shared out among the ranks of a distributed run."""
 
 import itertools
+import signal
 
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler
@@ -25,7 +26,13 @@ def train_loader(dataset: Dataset, batch_size: int, seed: int, num_workers: int,
     # its own generator for the workers' base seed: iterating the loader leaves torch's global RNG (dropout) alone
     return DataLoader(dataset, batch_sampler=RankShare(stream, world, accumulate),
                       generator=torch.Generator().manual_seed(seed), num_workers=num_workers,
+                      worker_init_fn=_leave_ctrl_c_to_the_main_process,
                       pin_memory=device.type == "cuda", persistent_workers=num_workers > 0)
+
+
+def _leave_ctrl_c_to_the_main_process(worker_id: int) -> None:
+    """A terminal's Ctrl-C reaches the loader's workers too; the main process saves and stops them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class SkipFirst(Sampler[list[int]]):
