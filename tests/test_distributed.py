@@ -116,3 +116,18 @@ def test_a_failed_run_is_recorded_and_stops_the_job(tmp_path, write_suite):
     assert done.returncode != 0 and "plain seed 0 failed on rank 0 of 2" in done.stderr
     [record] = [json.loads(p.read_text()) for p in (tmp_path / "results" / "ddp" / "runs").glob("*.json")]
     assert record["status"] == "failed" and "IsADirectoryError" in record["error"]
+
+
+def test_sync_batch_norm_is_turned_back_into_batch_norm_with_its_state():
+    from segbench import models
+    from segbench.distributed import without_sync_bn
+
+    torch.manual_seed(0)
+    model = models.build("fcn", 3, skip=8, width=0.0625, batch_norm=True).eval()
+    x = torch.randn(1, 3, 32, 32)
+    expected = model(x)
+    synced = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    assert any(isinstance(m, torch.nn.SyncBatchNorm) for m in synced.modules())
+    plain = without_sync_bn(synced)
+    assert not any(isinstance(m, torch.nn.SyncBatchNorm) for m in plain.modules())
+    assert torch.equal(plain(x), expected)   # on the CPU, where SyncBatchNorm itself cannot run
