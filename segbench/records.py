@@ -41,6 +41,28 @@ def write_json_atomic(path: Path, data: Any) -> None:
         raise
 
 
+def save_suite_list(results_dir: Path, name: str, key: str, suite: str, version: str, items: list[Any]) -> None:
+    """A suite's list (its references, its claims) next to its runs, so that reports need the folder alone;
+    written atomically; none → no file."""
+    path = Path(results_dir) / name
+    if items:
+        write_json_atomic(path, {"suite": suite, "version": version, key: items})
+    else:
+        path.unlink(missing_ok=True)
+
+
+def load_suite_list(results_dir: Path, name: str, key: str) -> list[Any]:
+    """The list `save_suite_list` wrote; [] without the file."""
+    path = Path(results_dir) / name
+    if not path.is_file():
+        return []
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))[key]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ResultsError(f"{path}: not a readable {key} file ({exc}); run the suite again to rewrite it, "
+                           "or delete it") from None
+
+
 def check_writable(results_dir: Path) -> None:
     """Fail before any training when the results folder cannot take a file."""
     probe = runs_dir(results_dir) / f".writable-{os.getpid()}-{secrets.token_hex(4)}"   # shards check at once

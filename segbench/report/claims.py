@@ -5,14 +5,12 @@ A suite's `claims:` are copied by `segbench run` to results/<suite>/claims.json,
 `segbench check`) stay functions of the results folder alone.
 """
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ResultsError
-from ..records import write_json_atomic
+from ..records import load_suite_list, save_suite_list
 from .stats import Summary, paired_differences, summarise
 from .tables import Cell, Table
 from .variants import Variant
@@ -22,23 +20,11 @@ SIGMAS = 2.0
 
 
 def save(results_dir: Path, suite: str, version: str, claims: list[dict[str, Any]]) -> None:
-    """Write the suite's claims next to its runs (atomically); none → no file."""
-    path = Path(results_dir) / FILE
-    if claims:
-        write_json_atomic(path, {"suite": suite, "version": version, "claims": claims})
-    else:
-        path.unlink(missing_ok=True)
+    save_suite_list(results_dir, FILE, "claims", suite, version, claims)
 
 
 def load(results_dir: Path) -> list[dict[str, Any]]:
-    path = Path(results_dir) / FILE
-    if not path.is_file():
-        return []
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))["claims"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ResultsError(f"{path}: not a readable claims file ({exc}); run the suite again to rewrite it, "
-                           "or delete it") from None
+    return load_suite_list(results_dir, FILE, "claims")
 
 
 @dataclass(frozen=True)

@@ -4,35 +4,21 @@ A suite's `reference:` entries are copied by `segbench run` to results/<suite>/r
 the report stays a function of the results folder alone.
 """
 
-import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import ResultsError
-from ..records import write_json_atomic
+from ..records import load_suite_list, save_suite_list
 from .tables import Cell, Column, Table
 
 FILE = "references.json"
 
 
 def save(results_dir: Path, suite: str, version: str, references: list[dict[str, Any]]) -> None:
-    """Write the suite's references next to its runs (atomically); none → no file."""
-    path = Path(results_dir) / FILE
-    if references:
-        write_json_atomic(path, {"suite": suite, "version": version, "references": references})
-    else:
-        path.unlink(missing_ok=True)
+    save_suite_list(results_dir, FILE, "references", suite, version, references)
 
 
 def load(results_dir: Path) -> list[dict[str, Any]]:
-    path = Path(results_dir) / FILE
-    if not path.is_file():
-        return []
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))["references"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ResultsError(f"{path}: not a readable references file ({exc}); run the suite again to "
-                           f"rewrite it, or delete it") from None
+    return load_suite_list(results_dir, FILE, "references")
 
 
 def citations(references: list[dict[str, Any]]) -> list[str]:
