@@ -51,6 +51,8 @@ def run(suite_file: SuiteArg,
     Records go to `RESULTS/<suite>/runs/<run_id>.json`, the report to `REPORTS/<suite>/report.md`.
     Runs that already have a successful record are skipped; failed runs are recorded and the
     suite goes on. SIGTERM or Ctrl-C saves the training in progress and stops: the same command resumes.
+    Under `torchrun --nproc_per_node N -m segbench run ...` each run trains on all N processes (DDP) and
+    rank 0 writes.
     Exit code 0 when every run succeeded, 1 otherwise, 2 for a bad suite or an unwritable results folder,
     143 (SIGTERM) or 130 (Ctrl-C) when interrupted.
     """
