@@ -28,6 +28,7 @@ class World:
     rank: int = 0
     size: int = 1
     local_rank: int = 0
+    local_size: int = 1    # the processes on this machine, which share its cores
 
     @property
     def active(self) -> bool:
@@ -46,11 +47,14 @@ class World:
 
 
 def from_environment(env: Mapping[str, str] = os.environ) -> World:
-    """The world torchrun describes (RANK, WORLD_SIZE, LOCAL_RANK); one process otherwise."""
+    """The world torchrun describes (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE); one process otherwise."""
     try:
-        return World(int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", 0)))
+        size = int(env.get("WORLD_SIZE", 1))
+        return World(int(env.get("RANK", 0)), size, int(env.get("LOCAL_RANK", 0)),
+                     int(env.get("LOCAL_WORLD_SIZE", size)))
     except ValueError:
-        raise SegbenchError("RANK, WORLD_SIZE and LOCAL_RANK must be integers (as torchrun sets them)") from None
+        raise SegbenchError("RANK, WORLD_SIZE, LOCAL_RANK and LOCAL_WORLD_SIZE must be integers (as torchrun sets "
+                            "them)") from None
 
 
 def start(world: World, device: torch.device) -> torch.device:

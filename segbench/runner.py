@@ -11,6 +11,7 @@ import torch
 
 from . import data, distributed, models, records
 from .crf import CRFPostProcess
+from .crf.pool import default_workers
 from .determinism import pin
 from .errors import RankFailure, ResultsError, SegbenchError
 from .interrupt import STOP, Interrupted
@@ -161,7 +162,8 @@ class SuiteRunner:
             return None
         if spec.eval.crf not in self._crf:
             pool = next(iter(self._crf.values())).pool if self._crf else None
-            self._crf[spec.eval.crf] = CRFPostProcess(spec.eval.crf, pool)
+            workers = max(1, default_workers() // self.world.local_size)   # ranks on one machine share its cores
+            self._crf[spec.eval.crf] = CRFPostProcess(spec.eval.crf, pool, workers=workers)
         return self._crf[spec.eval.crf]
 
     def _close(self) -> None:

@@ -42,7 +42,9 @@ def test_the_ranks_slices_make_up_the_micro_batches_of_one_process(size, parts):
 
 def test_the_world_comes_from_torchruns_variables():
     assert from_environment({}) == World(0, 1, 0) and not World().active
-    assert from_environment({"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"}) == World(1, 2, 1)
+    assert from_environment({"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"}) == World(1, 2, 1, 2)
+    assert from_environment({"RANK": "5", "WORLD_SIZE": "8", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "4"}) == \
+        World(5, 8, 1, 4)
     with pytest.raises(SegbenchError, match="must be integers"):
         from_environment({"WORLD_SIZE": "two"})
 
