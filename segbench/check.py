@@ -20,7 +20,9 @@ from . import __version__, results
 from .config import CheckConfig
 from .errors import ResultsError
 from .metric_info import HIGHER_IS_BETTER, SPEED_HIGHER_IS_BETTER as SPEED
-from .records import json_safe
+from .records import json_safe, load_records
+from .report import claims
+from .report.variants import Variant, variants
 
 BASELINE_VERSION = 1
 ACCURACY = results.METRICS
@@ -46,15 +48,15 @@ class Verdict:
 def freeze(results_dir: Path, on_skip: Callable[[str], None] | None = None) -> dict[str, Any]:
     """The baseline of a results folder: per variant and machine, each figure's mean, std and n; the verdict
     of each of the suite's claims."""
-    return _freeze(results.load(results_dir, on_skip)) | {"claims": _claims(results_dir)}
+    vs = _variants(results_dir, on_skip)
+    return _freeze(results.frame(vs)) | {"claims": _claims(results_dir, vs)}
 
 
-def _claims(results_dir: Path) -> list[dict[str, Any]]:
-    from .records import load_records
-    from .report import claims
-    from .report.variants import variants
+def _variants(results_dir: Path, on_skip: Callable[[str], None] | None) -> list[Variant]:
+    return variants(load_records(Path(results_dir), on_skip))
 
-    vs = variants(load_records(results_dir))
+
+def _claims(results_dir: Path, vs: list[Variant]) -> list[dict[str, Any]]:
     return [c | {"gap": j.gap.mean, "allowed": j.allowed, "verdict": j.verdict}
             for c, j in ((c, claims.judge(c, vs)) for c in claims.load(results_dir))]
 
@@ -72,7 +74,8 @@ def _freeze(runs: pd.DataFrame) -> dict[str, Any]:
 def compare(baseline: dict[str, Any], current_dir: Path, tol: CheckConfig,
             on_skip: Callable[[str], None] | None = None) -> list[Verdict]:
     """One verdict per baseline variant and metric of `tol.metrics`, plus one per new variant."""
-    now = _freeze(results.load(current_dir, on_skip))
+    vs = _variants(current_dir, on_skip)
+    now = _freeze(results.frame(vs))
     if baseline.get("suite") != now["suite"]:
         raise ResultsError(f"the baseline is of suite {baseline.get('suite')!r}, {current_dir} of {now['suite']!r}: "
                            "compare results of the suite the baseline was made from")
@@ -89,7 +92,7 @@ def compare(baseline: dict[str, Any], current_dir: Path, tol: CheckConfig,
     known = {b["variant"] for b in baseline["variants"]}
     verdicts += [Verdict(v, "all", None, None, None, None, "new") for v in dict.fromkeys(current["variant"])
                  if v not in known]
-    return verdicts + _claim_verdicts(baseline.get("claims", []), _claims(current_dir))
+    return verdicts + _claim_verdicts(baseline.get("claims", []), _claims(current_dir, vs))
 
 
 def _claim_verdicts(before: list[dict[str, Any]], now: list[dict[str, Any]]) -> list[Verdict]:

@@ -25,7 +25,7 @@ import pandas as pd
 from .records import load_records
 from .report.tables import get_path as _get
 from .report.tables import gflops_per_image, latency_ms
-from .report.variants import variants
+from .report.variants import Variant, variants
 
 METRICS = ("miou", "bf1", "pixel_acc", "mean_acc", "fwiou")
 PROBE = {"network_ms": ("latency_ms", "median"), "network_p90_ms": ("latency_ms", "p90"),
@@ -58,7 +58,11 @@ def row(record: dict[str, Any], label: str) -> dict[str, Any]:
 def load(results_dir: str | Path, on_skip: Callable[[str], None] | None = None) -> pd.DataFrame:
     """One row per run of the folder (failed runs included), in suite order; invalid records are skipped (and
     named to `on_skip`)."""
-    vs = variants(load_records(Path(results_dir), on_skip))
+    return frame(variants(load_records(Path(results_dir), on_skip)))
+
+
+def frame(vs: list[Variant]) -> pd.DataFrame:
+    """`load`'s frame of variants already read (segbench.report.variants)."""
     rows = [row(r, v.label) for v in vs for r in sorted(v.records, key=lambda r: (r["spec"]["seed"], r["run_id"]))]
     return pd.DataFrame(rows)
 

@@ -49,6 +49,8 @@ def load_suite(path: str | Path) -> Suite:
 
 def claim_problems(suite: Suite) -> list[tuple[tuple, str]]:
     """Claims that name a variant the suite does not have."""
+    if not suite.claims:
+        return []
     labels = list(dict.fromkeys(spec.label for spec in expand(suite)))
     return [(("claims", i, side), f"no variant of the suite is labelled {getattr(claim, side)!r}; its variants: "
              + ", ".join(repr(label) for label in labels))
