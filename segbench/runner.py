@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from . import data, distributed, models, records
+from . import data, distributed, models, records, trainstate
 from .crf import CRFPostProcess
 from .crf.pool import default_workers
 from .determinism import pin
@@ -188,21 +188,19 @@ class SuiteRunner:
         if self.rerun and self.world.main:
             state.unlink(missing_ok=True)
         distributed.barrier(self.world)
-        if spec.train.sync_bn and self.world.active:
+        sync_bn = spec.train.sync_bn and self.world.active
+        if sync_bn:
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         info = fit(model, train_set, train, spec.seed, self.device, on_step=self.progress.train_step,
                    state_path=state, on_warning=self.progress.warning, world=self.world)
         info["checkpoint"] = str(checkpoint)
         with STOP.deferred():   # the trained model is saved before its training state goes
             if self.world.main:
-                checkpoint.parent.mkdir(parents=True, exist_ok=True)
-                tmp = checkpoint.with_suffix(".tmp")
-                torch.save({"state_dict": model.state_dict(), "train": info}, tmp)
-                tmp.replace(checkpoint)
+                trainstate.save_atomic(checkpoint, {"state_dict": model.state_dict(), "train": info})
                 state.unlink(missing_ok=True)
         if STOP.requested:   # asked during the last step: the training is complete and saved
             raise Interrupted(STOP.requested, "complete and saved")
-        return distributed.without_sync_bn(model), info | {"checkpoint_reused": False}
+        return distributed.without_sync_bn(model) if sync_bn else model, info | {"checkpoint_reused": False}
 
     def _saved(self, checkpoint: Path) -> dict[str, Any] | None:
         """A trained checkpoint's contents; None when there is none, or an unreadable one (reported)."""

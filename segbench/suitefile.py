@@ -54,7 +54,8 @@ def claim_problems(suite: Suite) -> list[tuple[tuple, str]]:
     labels = list(dict.fromkeys(spec.label for spec in expand(suite)))
     return [(("claims", i, side), f"no variant of the suite is labelled {getattr(claim, side)!r}; its variants: "
              + ", ".join(repr(label) for label in labels))
-            for i, claim in enumerate(suite.claims) for side in ("better", "worse") if getattr(claim, side) not in labels]
+            for i, claim in enumerate(suite.claims) for side in ("better", "worse")
+            if getattr(claim, side) not in labels]
 
 
 def _config_error(path: Path, problems: list[tuple[tuple, str]], lines: dict[tuple, int]) -> ConfigError:

@@ -59,8 +59,9 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig, seed: int, device:
 
     With `state_path`, the training resumes from the state saved there (an unreadable one is reported to
     `on_warning` and training starts afresh) and saves it every `cfg.checkpoint_every` steps and on a stop
-    request (then raises Interrupted); the caller removes it once the trained model is saved. With several processes (`world`), the model is
-    wrapped in DistributedDataParallel and each rank trains on its share of every batch; rank 0 saves.
+    request (then raises Interrupted); the caller removes it once the trained model is saved. With several
+    processes (`world`), the model is wrapped in DistributedDataParallel and each rank trains on its share
+    of every batch; rank 0 saves.
     The loss is read back every `log_every` steps only, so that CUDA runs are not synchronised at every step;
     divergence is detected at those points, and at every step in one CPU process, where it costs nothing.
     """
@@ -115,26 +116,27 @@ def _resumed(model: nn.Module, cfg: TrainConfig, total: int, device: torch.devic
              world_size: int) -> tuple[dict[str, Any], int, dict[str, Any]]:
     """Optimizer, schedule and scaler (with the model: the training's parts), the step to resume after and
     the progress so far: from `state_path` when it holds a readable state, else fresh."""
-    initial = {k: v.clone() for k, v in model.state_dict().items()} if state_path and state_path.is_file() else None
-
-    def fresh() -> dict[str, Any]:
+    def fresh() -> tuple[dict[str, Any], int, dict[str, Any]]:
         optimizer = make_optimizer(model, cfg)
-        return {"model": model, "optimizer": optimizer, "scaler": torch.amp.GradScaler(
-                    "cuda", enabled=cfg.amp and device.type == "cuda"),
-                "schedule": torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: (1 - it / total) ** cfg.poly_power)}
-    parts, progress = fresh(), {"curve": [], "running": [0.0] * world_size, "wall_s": 0.0}
-    if initial is None:
-        return parts, 0, progress
+        parts = {"model": model, "optimizer": optimizer,
+                 "scaler": torch.amp.GradScaler("cuda", enabled=cfg.amp and device.type == "cuda"),
+                 "schedule": torch.optim.lr_scheduler.LambdaLR(optimizer,
+                                                               lambda it: (1 - it / total) ** cfg.poly_power)}
+        return parts, 0, {"curve": [], "running": [0.0] * world_size, "wall_s": 0.0}
+    parts, _, _ = resumed = fresh()
+    if not (state_path and state_path.is_file()):
+        return resumed
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
     try:
         step, progress = trainstate.load(state_path, parts, rank)
-        if len(progress["running"]) != world_size:   # resumed with another number of processes
-            progress["running"] = [sum(progress["running"]) / len(progress["running"])] * world_size
-        return parts, step, progress
     except ValueError as exc:
         model.load_state_dict(initial)   # a half-applied state is undone
         if on_warning:
             on_warning(f"{exc}: training from the start")
-        return fresh(), 0, {"curve": [], "running": [0.0] * world_size, "wall_s": 0.0}
+        return fresh()
+    if len(progress["running"]) != world_size:   # resumed with another number of processes
+        progress["running"] = [sum(progress["running"]) / len(progress["running"])] * world_size
+    return parts, step, progress
 
 
 def _step(net: nn.Module, micro: list, dataset: Any, parts: dict[str, Any], device: torch.device,

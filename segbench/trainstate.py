@@ -17,11 +17,15 @@ VERSION = 1
 def save(path: Path, step: int, parts: dict[str, Any], progress: dict[str, Any], rng: list[dict[str, Any]]) -> None:
     """`parts`: objects with state_dict() (model, optimizer, schedule, scaler); `progress`: plain values; `rng`:
     each rank's `rng_state()` (one for one process)."""
-    state = {"version": VERSION, "step": step, "progress": progress, "rng": rng,
-             **{name: part.state_dict() for name, part in parts.items()}}
+    save_atomic(path, {"version": VERSION, "step": step, "progress": progress, "rng": rng,
+                       **{name: part.state_dict() for name, part in parts.items()}})
+
+
+def save_atomic(path: Path, obj: Any) -> None:
+    """torch.save through a temporary file and os.replace: a reader never sees half a checkpoint."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
+    torch.save(obj, tmp)
     os.replace(tmp, path)
 
 
