@@ -45,6 +45,8 @@ def run(suite_file: SuiteArg,
         shard: Annotated[Optional[str], typer.Option(
             help="Run only shard I of N, as I/N (0-based); inside a Slurm job array it defaults to the array "
                  "task's. A shard writes records and leaves the report to `segbench report`.")] = None,
+        seeds: Annotated[Optional[str], typer.Option(
+            help="Seeds to run instead of the suite's, as 0,1,2; runs of the suite's seeds are reused.")] = None,
         ) -> None:
     """Train and evaluate every run of a suite, write records and the report.
 
@@ -60,19 +62,14 @@ def run(suite_file: SuiteArg,
     from .suitefile import load_suite
     from .distributed import from_environment
     from .interrupt import Interrupted
-    from .launch import parse_shard, slurm_shard
-    from .matrix import expand
-    from .matrix import shard as select_shard
+    from .launch import parse_seeds
     from .progress import Progress, make_progress
     from .runner import run_suite
 
     suite = load_suite(suite_file)
-    specs = all_specs = expand(suite)
-    where = (*parse_shard(shard), "--shard") if shard else slurm_shard()
-    if where:
-        specs = select_shard(specs, where[0], where[1])
-        err.print(f"shard {where[0]}/{where[1]} ({where[2]}): {len(specs)} of {len(all_specs)} runs, "
-                  f"{len({s.train_key for s in specs})} of {len({s.train_key for s in all_specs})} trainings")
+    if seeds is not None:
+        suite = suite.model_copy(update={"seeds": parse_seeds(seeds)})
+    all_specs, specs, where = _selected(suite, shard)
     if dry_run:
         out.print(_run_table(specs))
         return
@@ -107,6 +104,21 @@ def run(suite_file: SuiteArg,
               f"{len(summary.failed)} failed; records in {results_dir}/runs, full report in {files[0].parent}")
     if summary.failed:
         raise typer.Exit(1)
+
+
+def _selected(suite, shard: str | None):
+    """(every run of the suite, the runs of this process's shard, where the shard came from or None)."""
+    from .launch import parse_shard, slurm_shard
+    from .matrix import expand
+    from .matrix import shard as select_shard
+
+    specs = all_specs = expand(suite)
+    where = (*parse_shard(shard), "--shard") if shard else slurm_shard()
+    if where:
+        specs = select_shard(specs, where[0], where[1])
+        err.print(f"shard {where[0]}/{where[1]} ({where[2]}): {len(specs)} of {len(all_specs)} runs, "
+                  f"{len({s.train_key for s in specs})} of {len({s.train_key for s in all_specs})} trainings")
+    return all_specs, specs, where
 
 
 def _warn(message: str) -> None:

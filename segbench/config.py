@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, 
     model_validator
 
 from .crf.params import CRFParams
-from .identity import SETTINGS_WHEN_SET
-from .dataconfig import DATASET_SECTIONS, Augment, DatasetConfig, ImageSize
+from .identity import DATASET_WHEN_SET, SETTINGS_WHEN_SET
+from .dataconfig import DATASET_SECTIONS, Augment, DatasetConfig, ImageSize, ShapesConfig
 from .metric_info import CHECKED_BY_DEFAULT, HIGHER_IS_BETTER, SPEED_HIGHER_IS_BETTER
 from .models import MODELS
 
@@ -72,7 +72,8 @@ class EvalConfig(BaseModel):
 # Fields added to a section after its first release: part of a run's identity only when they differ from their
 # default, so that adding them keeps the run ids (and the resume) of existing results folders.
 IDENTITY_WHEN_SET: dict[type[BaseModel], tuple[str, ...]] = {EvalConfig: tuple(SETTINGS_WHEN_SET["eval"]),
-                                                              TrainConfig: tuple(SETTINGS_WHEN_SET["train"])}
+                                                              TrainConfig: tuple(SETTINGS_WHEN_SET["train"]),
+                                                              ShapesConfig: tuple(DATASET_WHEN_SET["shapes"])}
 # Fields that never change a run's results (how often state is saved): never part of its identity.
 OUTSIDE_IDENTITY: dict[type[BaseModel], tuple[str, ...]] = {TrainConfig: ("checkpoint_every",)}
 

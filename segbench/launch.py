@@ -1,4 +1,5 @@
-"""Where this process sits among others: the shard it runs, from `--shard I/N` or from a Slurm job array."""
+"""Where this process sits among others: the shard it runs, from `--shard I/N` or from a Slurm job array; and
+the seeds it runs, from `--seeds`."""
 
 import os
 from collections.abc import Mapping
@@ -17,6 +18,18 @@ def parse_shard(text: str) -> tuple[int, int]:
     if not 0 <= index < count:
         raise SegbenchError(f"--shard {text!r}: expected I/N with 0 <= I < N, e.g. 0/4")
     return index, count
+
+
+def parse_seeds(text: str) -> list[int]:
+    """`0,1,2` → [0, 1, 2]: distinct non-negative integers."""
+    try:
+        seeds = [int(p) for p in text.split(",")]
+    except ValueError:
+        seeds = []
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise SegbenchError(f"--seeds {text!r}: expected distinct non-negative integers separated by commas, "
+                            f"e.g. 0,1,2")
+    return seeds
 
 
 def slurm_shard(env: Mapping[str, str] = os.environ) -> tuple[int, int, str] | None:

@@ -61,6 +61,14 @@ def test_dry_run_lists_runs_without_running(tiny_suite, tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+def test_seeds_flag_replaces_the_suites_seeds(tiny_suite, tmp_path):
+    result = cli.invoke(app, ["run", str(tiny_suite), "--dry-run", "--seeds", "0,1,2"])
+    assert result.exit_code == 0 and "6 runs" in result.output
+    result = cli.invoke(app, ["run", str(tiny_suite), "--dry-run", "--seeds", "0,0"])
+    assert result.exit_code == 2 and "--seeds '0,0': expected distinct non-negative integers" in result.stderr
+    assert "Traceback" not in result.output + result.stderr
+
+
 def test_schema_is_json(tmp_path):
     result = cli.invoke(app, ["schema"])
     assert result.exit_code == 0

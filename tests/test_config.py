@@ -41,6 +41,8 @@ def test_every_shipped_suite_validates():
     ("iterations: 2", "iterations: two", "train.iterations: Input should be a valid integer"),
     ("iterations: 2", "epochs: 1, iterations: 2", "train: give exactly one of 'iterations' or 'epochs'"),
     ("image_size: 32", "image_size: 8", ":5: dataset.image_size: Input should be greater than or equal to 16 (got 8)"),
+    ("image_size: 32", "image_size: 32, scenes: foggy",
+     ":5: dataset.scenes: Input should be 'cluttered' or 'clear' (got 'foggy')"),
     ("name: shapes", "name: voc2099", "dataset.name: the data set's name must be one of shapes, voc2012, voc2012_aug, folder (got 'voc2099')"),
     ("skip: [32, 8]", "skip: [32, 12]", ":9: models[0].skip[1]: Input should be 32, 16 or 8 (got 12)"),
     ("skip: [32, 8]", "skip: []", "models[0].skip: an axis needs at least one value"),
@@ -126,8 +128,23 @@ def test_the_readme_suite_example_is_valid(tmp_path):
 
 def test_fields_outside_old_run_ids_have_the_defaults_that_readers_fill_in():
     from segbench.config import IDENTITY_WHEN_SET, EvalConfig, TrainConfig
-    from segbench.identity import SETTINGS_WHEN_SET
+    from segbench.dataconfig import ShapesConfig
+    from segbench.identity import DATASET_WHEN_SET, SETTINGS_WHEN_SET
 
-    for section, name in ((EvalConfig, "eval"), (TrainConfig, "train")):
+    for section, expected in ((EvalConfig, SETTINGS_WHEN_SET["eval"]), (TrainConfig, SETTINGS_WHEN_SET["train"]),
+                              (ShapesConfig, DATASET_WHEN_SET["shapes"])):
         defaults = section.model_construct().model_dump(mode="json")
-        assert {k: defaults[k] for k in IDENTITY_WHEN_SET[section]} == SETTINGS_WHEN_SET[name]
+        assert {k: defaults[k] for k in IDENTITY_WHEN_SET[section]} == expected
+
+
+def test_new_fields_at_their_defaults_keep_the_run_ids(write_suite):
+    """scenes: cluttered and rate_divisor: 1 spelled out expand to the ids of a suite written before them."""
+    from segbench.matrix import expand
+    plain = TINY_SUITE.replace("{arch: fcn,", "{arch: deeplab, version: v2, backbone: resnet50, aspp: true,"
+                                             " width: 0.0625}\n  - {arch: fcn,")
+    spelled = plain.replace("image_size: 32,", "image_size: 32, scenes: cluttered,").replace(
+        "aspp: true,", "aspp: true, rate_divisor: 1,")
+    assert spelled != plain
+    ids = [[s.run_id for s in expand(load_suite(write_suite(text, name)))]
+           for text, name in ((plain, "plain.yaml"), (spelled, "spelled.yaml"))]
+    assert ids[0] == ids[1] and len(ids[0]) == 3

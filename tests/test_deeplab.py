@@ -108,6 +108,32 @@ def test_head_rates_and_output_stride(variant, expected):
     assert features.shape[-2:] == (64 // variant[3] + 1,) * 2
 
 
+@pytest.mark.parametrize("variant, divisor, expected", [
+    (("v1", "vgg16", False, 8), 6, [2]), (("v2", "resnet50", True, 8), 6, [1, 2, 3, 4]),
+    (("v2", "vgg16", False, 8), 6, [2]), (("v3", "resnet50", True, 8), 6, [2, 4, 6]),
+    (("v3", "resnet50", True, 16), 6, [1, 2, 3]), (("v2", "resnet50", True, 8), 5, [1, 2, 4, 5]),
+    (("v2", "resnet50", True, 8), 4, [2, 3, 5, 6]), (("v2", "resnet50", False, 8), 36, [1])], ids=str)
+def test_rate_divisor_divides_every_head_rate(variant, divisor, expected):
+    model = deeplab(4, **options(*variant, width=0.0625, rate_divisor=divisor))
+    assert rates(model) == expected
+    assert model(torch.randn(1, 3, 64, 64)).shape == (1, 4, 64, 64)
+
+
+def test_rate_divisor_that_merges_branches_names_the_largest_that_does_not():
+    with pytest.raises(ValueError, match="turns the head's rates 6/12/18/24 into 1/2/3/3: .* at most 6"):
+        deeplab(4, **options("v2", "resnet50", True, 8, width=0.0625, rate_divisor=7))
+    with pytest.raises(ValueError, match="rates 12/24/36 into 1/1/2: .* at most 14"):
+        deeplab(4, **options("v3", "resnet50", True, 8, width=0.0625, rate_divisor=24))
+
+
+def test_rate_divisor_is_a_positive_integer():
+    schema = options_model("deeplab")
+    assert schema.model_validate({}).rate_divisor == 1
+    for bad in (0, 1.5, 37):
+        with pytest.raises(ValidationError):
+            schema.model_validate({"rate_divisor": bad})
+
+
 def test_v1_trunk_pools_and_dilation():
     model = deeplab(4, version="v1", backbone="vgg16", aspp=False, width=0.0625)
     pools = [stage[-1] for stage in model.backbone]

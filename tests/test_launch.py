@@ -3,7 +3,7 @@
 import pytest
 
 from segbench.errors import SegbenchError
-from segbench.launch import parse_shard, slurm_shard
+from segbench.launch import parse_seeds, parse_shard, slurm_shard
 
 
 def array(task, first, step, count):
@@ -20,6 +20,17 @@ def test_shard_flag(text, expected):
 def test_bad_shard_flag(text):
     with pytest.raises(SegbenchError, match="expected I/N with 0 <= I < N"):
         parse_shard(text)
+
+
+@pytest.mark.parametrize("text, expected", [("0", [0]), ("0,1,2", [0, 1, 2]), ("7, 3", [7, 3])])
+def test_seeds_flag(text, expected):
+    assert parse_seeds(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "0,,1", "-1", "a", "1,1", "0.5"])
+def test_bad_seeds_flag(text):
+    with pytest.raises(SegbenchError, match="expected distinct non-negative integers"):
+        parse_seeds(text)
 
 
 def test_outside_a_job_array_there_is_no_shard():

@@ -23,7 +23,7 @@ class DatasetKind:
 def _shapes(config: ShapesConfig, split: str) -> ShapesDataset:
     samples = config.train_samples if split == "train" else config.val_samples
     return ShapesDataset(split, num_samples=samples, size=tuple(config.image_size), seed=config.seed,
-                         void_border=config.void_border)
+                         void_border=config.void_border, scenes=config.scenes)
 
 
 DATASETS: dict[str, DatasetKind] = {

@@ -1,22 +1,25 @@
 """`shapes`: a procedural scene data set, the built-in segmentation benchmark.
 
-Each scene is a textured background with 1-6 overlapping objects, painted
-largest first; the label map follows the painting order. Objects are told
-apart by shape only (colours and textures are random), span about 8% to 60%
-of the shorter image side (bars up to ~95%), and include thin structures
-(rings, bars), so receptive field, multi-scale context and fine resolution all
-matter. Each object's colour is picked to contrast with what it covers, so
-label edges coincide with colour edges.
+Each scene is a background with objects painted largest first; the label map follows the painting
+order. Objects are told apart by shape only (colours and textures are random) and include thin
+structures (rings, bars), so receptive field, multi-scale context and fine resolution all matter.
+Each object's colour is picked to contrast with what it covers, so label edges coincide with colour
+edges. A Composition says how many objects, how large, whether they may be cut by the frame or
+cover one another, and what backgrounds and interiors they get: COMPOSITIONS holds "cluttered"
+(the original, and the default) and "clear".
 
-Sample `i` of a split is a pure function of (seed, split, i)."""
+Sample `i` of a split is a pure function of (seed, split, i, composition)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from scipy import ndimage
 
 from .info import DatasetInfo, Described
+from .paint import FIELDS, TEXTURES, background, pick_colour, shape_mask, texture
 
 CLASS_NAMES: tuple[str, ...] = (
     "background", "disk", "rectangle", "triangle", "ring", "bar", "cross",
@@ -39,13 +42,8 @@ STD: tuple[float, float, float] = (0.30, 0.31, 0.31)
 # drawn more often so that every class covers a useful share of pixels.
 _CLASS_WEIGHTS = np.array([0.7, 0.9, 1.1, 1.2, 1.4, 1.1])
 _CLASS_P = _CLASS_WEIGHTS / _CLASS_WEIGHTS.sum()
-_MAX_OBJECTS = 6
-_RADIUS_RANGE = (0.04, 0.30)  # circumradius as a fraction of the shorter side
 # Thin classes are drawn larger so that they are not vanishingly rare.
 _RADIUS_SCALE = np.array([1.0, 1.0, 1.0, 1.0, 1.25, 1.6, 1.0])
-_MIN_HALF_WIDTH = 0.75  # px; keeps rotated thin strokes 4-connected
-_COLOUR_CANDIDATES = 16
-_CONTRAST_SAMPLES = 64
 
 
 def _is_int(value) -> bool:
@@ -74,122 +72,63 @@ def _check_nonneg(name: str, value) -> int:
     return int(value)
 
 
-def _smooth_noise(rng: np.random.Generator, h: int, w: int, cells: int) -> np.ndarray:
-    """Bilinearly upsampled random grid: a smooth field in [0, 1] of shape (h, w)."""
-    grid = rng.random((cells + 1, cells + 1), dtype=np.float32)
-    ys = np.linspace(0, cells, h, dtype=np.float32)
-    xs = np.linspace(0, cells, w, dtype=np.float32)
-    y0 = np.minimum(ys.astype(np.int64), cells - 1)
-    x0 = np.minimum(xs.astype(np.int64), cells - 1)
-    fy = (ys - y0)[:, None]
-    fx = (xs - x0)[None, :]
-    top = grid[np.ix_(y0, x0)] * (1 - fx) + grid[np.ix_(y0, x0 + 1)] * fx
-    bottom = grid[np.ix_(y0 + 1, x0)] * (1 - fx) + grid[np.ix_(y0 + 1, x0 + 1)] * fx
-    return top * (1 - fy) + bottom * fy
+@dataclass(frozen=True)
+class Composition:
+    """What a scene holds and how it is painted (see COMPOSITIONS)."""
+
+    objects: tuple[int, int]            # fewest and most objects per scene
+    radius: tuple[float, float]         # circumradius range, as a fraction of the shorter side
+    framed: bool                        # each object's circle lies inside the image (when it fits)
+    overlap: bool                       # objects may cover one another
+    backgrounds: tuple[str, ...] = FIELDS
+    textures: tuple[str, ...] = TEXTURES
+    noise: float = 8.0                  # largest standard deviation of the pixel noise
 
 
-def _stripes(rng: np.random.Generator, h: int, w: int, period: float) -> np.ndarray:
-    """Straight stripes at a random angle, soft or hard: a field in [0, 1]."""
-    theta = rng.uniform(0, np.pi)
-    yy, xx = np.ogrid[:h, :w]
-    proj = (xx * np.cos(theta) + yy * np.sin(theta)).astype(np.float32)
-    t = 0.5 + 0.5 * np.sin(proj * (2 * np.pi / period) + rng.uniform(0, 2 * np.pi))
-    return (t > 0.5).astype(np.float32) if rng.random() < 0.5 else t
+COMPOSITIONS: dict[str, Composition] = {
+    # 1-6 objects anywhere (cut by the border), covering one another, sizes spread 7.5x, any texture.
+    "cluttered": Composition(objects=(1, 6), radius=(0.04, 0.30), framed=False, overlap=True),
+    # 3-6 whole objects side by side (fewer where no free place is left), sizes spread 3.7x, smooth
+    # backgrounds, flat or smooth interiors.
+    "clear": Composition(objects=(3, 6), radius=(0.06, 0.22), framed=True, overlap=False,
+                         backgrounds=("noise", "gradient"), textures=("flat", "noise"), noise=4.0),
+}
+_PLACEMENT_TRIES = 50
+_GAP = 2.0   # px between the circles of objects that may not overlap: more than a diagonal step
 
 
-def _gradient(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
-    """Linear ramp in a random direction: a field in [0, 1]."""
-    theta = rng.uniform(0, 2 * np.pi)
-    yy, xx = np.ogrid[:h, :w]
-    proj = (xx * np.cos(theta) + yy * np.sin(theta)).astype(np.float32)
-    proj = proj - proj.min()
-    return proj / max(float(proj.max()), 1.0)
+def _centre(rng: np.random.Generator, h: int, w: int, r: float, comp: Composition,
+            placed: list[tuple[float, float, float]]) -> tuple[float, float] | None:
+    """Where an object of circumradius r goes: (cy, cx), or None when no free place was found."""
+    for _ in range(1 if comp.overlap else _PLACEMENT_TRIES):
+        if comp.framed:   # a pixel's margin to the frame; pixel centres run from 0 to side - 1
+            cy = rng.uniform(min(r + 1, h / 2), max(h - 2 - r, h / 2))
+            cx = rng.uniform(min(r + 1, w / 2), max(w - 2 - r, w / 2))
+        else:
+            cy, cx = rng.uniform(0, h), rng.uniform(0, w)
+        if comp.overlap or all(np.hypot(cy - y, cx - x) >= r + q + _GAP for y, x, q in placed):
+            return cy, cx
+    return None
 
 
-def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
-    """A float32 (h, w, 3) background blending two random colours by a field."""
-    kind = rng.integers(3)
-    if kind == 0:
-        t = _smooth_noise(rng, h, w, int(rng.integers(2, 7)))
-    elif kind == 1:
-        t = _stripes(rng, h, w, rng.uniform(0.08, 0.3) * min(h, w))
-    else:
-        t = _gradient(rng, h, w)
-    c1 = rng.uniform(0, 255, 3).astype(np.float32)
-    c2 = np.clip(c1 + rng.uniform(-90, 90, 3), 0, 255).astype(np.float32)
-    return c1 + t[..., None] * (c2 - c1)
-
-
-def _texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
-    """Object interior texture: flat, smooth noise or stripes, in [-1, 1]."""
-    kind = rng.integers(3)
-    if kind == 0:
-        return np.zeros((h, w), np.float32)
-    if kind == 1:
-        return 2 * _smooth_noise(rng, h, w, int(rng.integers(2, 5))) - 1
-    return 2 * _stripes(rng, h, w, rng.uniform(3, 8)) - 1
-
-
-def _half_planes(u, v, angles: np.ndarray, r: float) -> np.ndarray:
-    """Inside of the convex polygon whose vertices lie at `angles` on radius r."""
-    px, py = r * np.cos(angles), r * np.sin(angles)
-    inside = True
-    for k in range(len(angles)):
-        ax, ay, bx, by = px[k - 1], py[k - 1], px[k], py[k]
-        inside = inside & ((bx - ax) * (v - ay) - (by - ay) * (u - ax) >= 0)
-    return inside
-
-
-def _shape_mask(rng: np.random.Generator, cls: int, u, v, r: float) -> np.ndarray:
-    """Mask of object class `cls` in rotated local coordinates, within radius r."""
-    name = CLASS_NAMES[cls]
-    if name == "disk":
-        return u * u + v * v <= r * r
-    if name == "rectangle":
-        ratio = rng.uniform(0.35, 1.0)
-        a = r / np.sqrt(1 + ratio * ratio)
-        b = a * ratio
-        return (np.abs(u) <= a) & (np.abs(v) <= b)
-    if name == "triangle":
-        angles = np.arange(3) * (2 * np.pi / 3) + rng.uniform(-0.3, 0.3, 3)
-        return _half_planes(u, v, angles, r)
-    if name == "ring":
-        thick = max(2 * _MIN_HALF_WIDTH, r * rng.uniform(0.12, 0.25))
-        rho2 = u * u + v * v
-        return (rho2 <= r * r) & (rho2 >= max(r - thick, 0.0) ** 2)
-    half = max(_MIN_HALF_WIDTH, r * rng.uniform(0.06, 0.12 if name == "bar" else 0.25))
-    arm1 = (np.abs(u) <= r) & (np.abs(v) <= half)
-    if name == "bar":
-        return arm1
-    return arm1 | ((np.abs(v) <= r) & (np.abs(u) <= half))  # cross
-
-
-def _pick_colour(rng: np.random.Generator, covered: np.ndarray) -> np.ndarray:
-    """Of random candidate colours, the one farthest from the covered pixels (N, 3)."""
-    if len(covered) > _CONTRAST_SAMPLES:
-        covered = covered[rng.integers(0, len(covered), _CONTRAST_SAMPLES)]
-    cand = rng.uniform(0, 255, (_COLOUR_CANDIDATES, 3)).astype(np.float32)
-    dist = np.abs(cand[:, None, :] - covered[None, :, :]).sum(axis=2)
-    return cand[np.argmax(dist.min(axis=1))]
-
-
-def _paint_object(rng, image: np.ndarray, label: np.ndarray, cls: int, r: float) -> None:
-    """Draw one object of class `cls` with circumradius r over image and label."""
+def _paint_object(rng, image: np.ndarray, label: np.ndarray, cls: int, r: float, centre: tuple[float, float],
+                  comp: Composition) -> None:
+    """Draw one object of class `cls` with circumradius r at `centre` over image and label."""
     h, w = label.shape
-    cy, cx = rng.uniform(0, h), rng.uniform(0, w)
+    cy, cx = centre
     theta = rng.uniform(0, 2 * np.pi)
     y0, y1 = max(int(cy - r) - 1, 0), min(int(cy + r) + 2, h)
     x0, x1 = max(int(cx - r) - 1, 0), min(int(cx + r) + 2, w)
     dy = np.arange(y0, y1, dtype=np.float32)[:, None] - cy
     dx = np.arange(x0, x1, dtype=np.float32)[None, :] - cx
     c, s = np.float32(np.cos(theta)), np.float32(np.sin(theta))
-    mask = _shape_mask(rng, cls, dx * c + dy * s, dy * c - dx * s, r)
+    mask = shape_mask(rng, CLASS_NAMES[cls], dx * c + dy * s, dy * c - dx * s, r)
     patch = image[y0:y1, x0:x1]
     covered = patch[mask]
     if len(covered) == 0:
         return
-    colour = _pick_colour(rng, covered)
-    tex = _texture(rng, y1 - y0, x1 - x0)[mask]
+    colour = pick_colour(rng, covered)
+    tex = texture(rng, y1 - y0, x1 - x0, comp.textures)[mask]
     tint = rng.uniform(-1, 1, 3).astype(np.float32) * rng.uniform(0, 30)
     patch[mask] = colour + tex[:, None] * tint
     label[y0:y1, x0:x1][mask] = cls
@@ -210,20 +149,26 @@ def void_band(label: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def _sample_objects(rng: np.random.Generator, side: int) -> list[tuple[int, float]]:
+def _sample_objects(rng: np.random.Generator, side: int, comp: Composition) -> list[tuple[int, float]]:
     """(class, circumradius in px) of each object, in painting order."""
-    n = int(rng.integers(1, _MAX_OBJECTS + 1))
+    n = int(rng.integers(comp.objects[0], comp.objects[1] + 1))
     classes = rng.choice(len(_CLASS_P), n, p=_CLASS_P) + 1
-    lo, hi = _RADIUS_RANGE
+    lo, hi = comp.radius
     # Density rising linearly with radius keeps background from swamping the
     # pixel statistics; larger objects go first, so small ones stay visible.
     radii = lo + (hi - lo) * np.sqrt(np.sort(rng.random(n))[::-1])
     return [(int(c), float(r * side * _RADIUS_SCALE[c])) for c, r in zip(classes, radii)]
 
 
+def _composition(name: str) -> Composition:
+    if name not in COMPOSITIONS:
+        raise ValueError(f"scenes must be one of {sorted(COMPOSITIONS)}, got {name!r}")
+    return COMPOSITIONS[name]
+
+
 def render_scene(seed: int, split: str, index: int, size: tuple[int, int],
-                 void_border: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Render sample `index` of `split`: (image uint8 HxWx3, label uint8 HxW).
+                 void_border: int = 0, scenes: str = "cluttered") -> tuple[np.ndarray, np.ndarray]:
+    """Render sample `index` of `split`: (image uint8 HxWx3, label uint8 HxW), composed as COMPOSITIONS[scenes].
 
     With `void_border` k > 0, pixels within Chebyshev distance k of a pixel
     with another label are set to IGNORE_INDEX (see `void_band`).
@@ -232,12 +177,17 @@ def render_scene(seed: int, split: str, index: int, size: tuple[int, int],
     code = _split_code(split)
     seed, index = _check_nonneg("seed", seed), _check_nonneg("index", index)
     void_border = _check_nonneg("void_border", void_border)
+    comp = _composition(scenes)
     rng = np.random.default_rng(np.random.SeedSequence([seed, code, index]))
-    image = _background(rng, h, w)
+    image = background(rng, h, w, comp.backgrounds)
     label = np.zeros((h, w), np.uint8)
-    for cls, r in _sample_objects(rng, min(h, w)):
-        _paint_object(rng, image, label, cls, r)
-    image += rng.standard_normal((h, w, 1), dtype=np.float32) * rng.uniform(0, 8)
+    placed: list[tuple[float, float, float]] = []
+    for cls, r in _sample_objects(rng, min(h, w), comp):
+        centre = _centre(rng, h, w, r, comp, placed)
+        if centre is not None:
+            _paint_object(rng, image, label, cls, r, centre, comp)
+            placed.append((*centre, r))
+    image += rng.standard_normal((h, w, 1), dtype=np.float32) * rng.uniform(0, comp.noise)
     image = np.ascontiguousarray(np.clip(image, 0, 255).astype(np.uint8))
     return image, void_band(label, void_border)
 
@@ -254,8 +204,10 @@ class ShapesDataset(Described):
     info = SHAPES
 
     def __init__(self, split: str, num_samples: int, size: tuple[int, int],
-                 seed: int = 0, void_border: int = 0) -> None:
+                 seed: int = 0, void_border: int = 0, scenes: str = "cluttered") -> None:
         _split_code(split)
+        _composition(scenes)
+        self.scenes = scenes
         self.split = split
         self.num_samples = _check_nonneg("num_samples", num_samples)
         self.size = _check_size(size)
@@ -271,10 +223,11 @@ class ShapesDataset(Described):
         if not -self.num_samples <= i < self.num_samples:
             raise IndexError(f"index {i} out of range for {self.num_samples} samples")
         image, label = render_scene(self.seed, self.split, int(i) % self.num_samples,
-                                    self.size, self.void_border)
+                                    self.size, self.void_border, self.scenes)
         return (torch.from_numpy(image).permute(2, 0, 1).contiguous(),
                 torch.from_numpy(label).long())
 
     def __repr__(self) -> str:
         return (f"ShapesDataset(split={self.split!r}, num_samples={self.num_samples}, "
-                f"size={self.size}, seed={self.seed}, void_border={self.void_border})")
+                f"size={self.size}, seed={self.seed}, void_border={self.void_border}, "
+                f"scenes={self.scenes!r})")

@@ -17,7 +17,7 @@ from torch import nn
 
 from .backbones import (ResNet, SameConv2d, check_imagenet_compatible, conv_block, init_weights,
                         load_imagenet_resnet, load_imagenet_vgg16, scaled, vgg16_stages)
-from .options import InChannels, Pretrained, Width
+from .options import InChannels, Pretrained, RateDivisor, Width
 
 V2_RATES = (6, 12, 18, 24)  # ASPP-L
 LARGEFOV_RATE = 12
@@ -154,6 +154,19 @@ class DeepLab(nn.Module):
         return F.interpolate(scores, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
 
+def divided(rates: tuple[int, ...], divisor: int) -> tuple[int, ...]:
+    """`rates` divided by `divisor`, rounded half up, at least 1; ValueError when two of them would coincide."""
+    def rounded(d: int) -> tuple[int, ...]:
+        return tuple(max(1, int(r / d + 0.5)) for r in rates)
+    out = rounded(divisor)
+    if len(set(out)) < len(out):
+        largest = max(d for d in range(1, divisor) if len(set(rounded(d))) == len(rates))
+        raise ValueError(f"rate_divisor {divisor} turns the head's rates {'/'.join(map(str, rates))} into "
+                         f"{'/'.join(map(str, out))}: parallel branches need distinct rates; use a rate_divisor "
+                         f"of at most {largest}")
+    return out
+
+
 def check_options(version: str, backbone: str, aspp: bool, output_stride: int, batch_norm: bool = False) -> None:
     """ValueError naming every option that does not fit `version`, and how to fix it."""
     problems = []
@@ -176,8 +189,12 @@ def check_options(version: str, backbone: str, aspp: bool, output_stride: int, b
 def deeplab(num_classes: int, *, version: Literal["v1", "v2", "v3"] = "v3",
             backbone: Literal["vgg16", "resnet50", "resnet101"] = "resnet101", aspp: bool = True,
             output_stride: Literal[16, 8] = 8, width: Width = 1.0, in_channels: InChannels = 3,
-            pretrained: Pretrained = "none", batch_norm: bool = False) -> DeepLab:
+            pretrained: Pretrained = "none", batch_norm: bool = False, rate_divisor: RateDivisor = 1) -> DeepLab:
     """DeepLab `version` on `backbone`; `aspp` (v2) picks ASPP-L or LargeFOV; `output_stride` (v3).
+
+    `rate_divisor` divides every atrous rate of the head (rounded, at least 1), keeping their ratios, for
+    images much smaller than the papers' 321-513 pixel crops: at 6, ASPP-L's 6/12/18/24 become 1/2/3/4
+    and LargeFOV's 12 becomes 2, which an 8x8 map (a 64-pixel image at output stride 8) holds.
 
     `batch_norm` adds BN after each VGG16 conv (as torchvision's vgg16_bn; not in the papers), which
     lets the VGG16 variants train from scratch at small widths.
@@ -194,9 +211,9 @@ def deeplab(num_classes: int, *, version: Literal["v1", "v2", "v3"] = "v3",
         trunk = ResNet(int(backbone[6:]), in_channels, width, dilate=(False, output_stride == 8, True))
         channels = trunk.out_channels
     if version == "v3":
-        head = v3_head(channels, num_classes, V3_RATES[output_stride], width)
+        head = v3_head(channels, num_classes, divided(V3_RATES[output_stride], rate_divisor), width)
     else:
-        rates = V2_RATES if aspp else (LARGEFOV_RATE,)
+        rates = divided(V2_RATES if aspp else (LARGEFOV_RATE,), rate_divisor)
         fc = scaled(1024, width)
         head = SummedBranches([largefov_branch(channels, fc, num_classes, r) if backbone == "vgg16"
                                else score_conv(AtrousConv2d(channels, num_classes, r)) for r in rates])

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..identity import OPTIONS_WHEN_SET, SETTINGS_WHEN_SET
+from ..identity import DATASET_WHEN_SET, OPTIONS_WHEN_SET, SETTINGS_WHEN_SET
 from ..text import option_text
 
 SETTINGS = ("dataset", "train", "eval", "probe")  # spec sections that, with the options, define a variant
@@ -49,8 +49,9 @@ def coordinates(spec: dict[str, Any]) -> dict[str, str]:
     (as in labels), settings dotted ("train.lr"), and the suite version."""
     flat = {"version": json.dumps(spec.get("suite_version"))}
     flat |= {k: json.dumps(v, sort_keys=True) for k, v in (OPTIONS_WHEN_SET | spec["options"]).items()}
+    defaults = SETTINGS_WHEN_SET | {"dataset": DATASET_WHEN_SET.get((spec.get("dataset") or {}).get("name"), {})}
     for section in SETTINGS:
-        flat |= _flatten(SETTINGS_WHEN_SET.get(section, {}) | (spec.get(section) or {}), section)
+        flat |= _flatten(defaults.get(section, {}) | (spec.get(section) or {}), section)
     return flat
 
 
