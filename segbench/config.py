@@ -19,7 +19,8 @@ SUITE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 class TrainConfig(BaseModel):
-    """Optimisation; the learning rate follows the poly schedule lr * (1 - it/max_it) ** poly_power."""
+    """Optimisation; the learning rate follows the poly schedule lr * (1 - it/max_it) ** poly_power, after
+    `lr_warmup` steps in which it rises linearly."""
 
     model_config = STRICT
     optimizer: Literal["sgd", "adamw"] = "sgd"
@@ -30,6 +31,8 @@ class TrainConfig(BaseModel):
     iterations: PositiveInt | None = Field(None, description="training steps; give this or epochs")
     epochs: PositiveInt | None = Field(None, description="passes over the training split")
     poly_power: float = Field(0.9, ge=0, le=10)
+    lr_warmup: NonNegativeInt = Field(0, description="first steps, in which the learning rate rises linearly "
+                                                      "from lr / lr_warmup to the poly schedule's")
     amp: bool = Field(True, description="mixed precision (CUDA only)")
     deterministic: bool = Field(False, description="torch deterministic algorithms")
     num_workers: NonNegativeInt = Field(0, description="DataLoader workers; results do not depend on it")
@@ -49,6 +52,8 @@ class TrainConfig(BaseModel):
             raise ValueError(f"object_crops ({self.object_crops}) counts steps: give 'iterations', not 'epochs'")
         if self.batch_size % self.accumulate:
             raise ValueError(f"batch_size ({self.batch_size}) must be a multiple of accumulate ({self.accumulate})")
+        if self.iterations is not None and self.lr_warmup >= self.iterations:
+            raise ValueError(f"lr_warmup ({self.lr_warmup}) must be smaller than iterations ({self.iterations})")
         if self.object_crops and self.object_crops >= self.iterations:
             raise ValueError(f"object_crops ({self.object_crops}) must be smaller than iterations "
                              f"({self.iterations}), so that training ends on whole images")

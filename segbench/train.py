@@ -111,6 +111,12 @@ def fit(model: nn.Module, dataset: Dataset, cfg: TrainConfig, seed: int, device:
             "batch_per_rank": cfg.batch_size // (world.size * cfg.accumulate)}
 
 
+def lr_factor(step: int, total: int, cfg: TrainConfig) -> float:
+    """The learning rate of `step` (0-based) over cfg.lr: poly decay, and the linear warm-up."""
+    warm = min(1.0, (step + 1) / cfg.lr_warmup) if cfg.lr_warmup else 1.0
+    return warm * (1 - step / total) ** cfg.poly_power
+
+
 def _resumed(model: nn.Module, cfg: TrainConfig, total: int, device: torch.device, state_path: Path | None,
              on_warning: Callable[[str], None] | None, rank: int,
              world_size: int) -> tuple[dict[str, Any], int, dict[str, Any]]:
@@ -120,8 +126,7 @@ def _resumed(model: nn.Module, cfg: TrainConfig, total: int, device: torch.devic
         optimizer = make_optimizer(model, cfg)
         parts = {"model": model, "optimizer": optimizer,
                  "scaler": torch.amp.GradScaler("cuda", enabled=cfg.amp and device.type == "cuda"),
-                 "schedule": torch.optim.lr_scheduler.LambdaLR(optimizer,
-                                                               lambda it: (1 - it / total) ** cfg.poly_power)}
+                 "schedule": torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: lr_factor(it, total, cfg))}
         return parts, 0, {"curve": [], "running": [0.0] * world_size, "wall_s": 0.0}
     parts, _, _ = resumed = fresh()
     if not (state_path and state_path.is_file()):

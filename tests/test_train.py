@@ -8,7 +8,7 @@ from segbench.config import TrainConfig
 from segbench.dataconfig import ShapesConfig
 from segbench.data.crops import ObjectCrops
 from segbench.data.transforms import normalise
-from segbench.train import TrainingDiverged, fit, make_optimizer, seed_everything, segmentation_loss, train_loader
+from segbench.train import TrainingDiverged, fit, lr_factor, make_optimizer, seed_everything, segmentation_loss, train_loader
 
 DATASET = ShapesConfig(name="shapes", image_size=[32, 32], train_samples=16, val_samples=4, seed=0, void_border=1)
 TRAIN = {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 1e-4, "batch_size": 4,
@@ -49,6 +49,40 @@ def test_poly_schedule_ends_at_zero():
     fit(model, data.build(DATASET, "train"), train_cfg(optimizer="adamw", iterations=4), seed=0,
         device=torch.device("cpu"), on_step=lambda step, total: seen.append(step))
     assert seen == [1, 2, 3, 4]
+
+
+def test_lr_warmup_rises_linearly_then_follows_poly():
+    cfg = train_cfg(poly_power=1.0, lr_warmup=4)
+    # hand-computed: (step + 1) / 4 during the warm-up, times 1 - step / 10
+    expected = [0.25 * 1.0, 0.5 * 0.9, 0.75 * 0.8, 1.0 * 0.7, 0.6, 0.5]
+    assert [lr_factor(step, 10, cfg) for step in range(6)] == pytest.approx(expected)
+    assert lr_factor(3, 10, train_cfg(poly_power=1.0)) == pytest.approx(0.7)
+
+
+class _FirstStepDone(Exception):
+    pass
+
+
+def _first_step_update(**overrides) -> list[torch.Tensor]:
+    """How much one SGD step (no momentum, no weight decay) moves each parameter."""
+    seed_everything(0)
+    model = models.build("fcn", 7, skip=8, width=0.0625, batch_norm=True)
+    before = [p.detach().clone() for p in model.parameters()]
+
+    def stop(step, total):
+        raise _FirstStepDone
+
+    with pytest.raises(_FirstStepDone):
+        fit(model, data.build(DATASET, "train"), train_cfg(momentum=0.0, weight_decay=0.0, **overrides),
+            seed=0, device=torch.device("cpu"), on_step=stop)
+    return [p.detach() - b for p, b in zip(model.parameters(), before)]
+
+
+def test_fit_takes_its_first_step_at_the_warmed_up_rate():
+    plain, warmed = _first_step_update(), _first_step_update(lr_warmup=4)
+    assert any(d.abs().max() > 0 for d in plain)
+    for d_plain, d_warmed in zip(plain, warmed):
+        torch.testing.assert_close(d_warmed, d_plain / 4, rtol=1e-4, atol=1e-9)
 
 
 @pytest.mark.parametrize("name", ["sgd", "adamw"])

@@ -163,5 +163,6 @@ def _dataset_text(ds: dict[str, Any]) -> str:
 
 def _train_text(train: dict[str, Any]) -> str:
     length = f"{train['iterations']} iterations" if train.get("iterations") else f"{train.get('epochs')} epochs"
+    warmup = f", warm-up {train['lr_warmup']}" if train.get("lr_warmup") else ""
     return (f"{train['optimizer']} lr {train['lr']}, batch {train['batch_size']}, {length}, "
-            f"poly {train['poly_power']}")
+            f"poly {train['poly_power']}{warmup}")
