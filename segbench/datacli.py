@@ -18,7 +18,7 @@ def _section(suite_file: Path | None, dataset: str | None, root: Path | None, sb
     """The dataset section to check: a suite's, or one built from --dataset/--root (validated as a suite's)."""
     from pydantic import ValidationError
 
-    from .config import describe
+    from .schema_errors import describe
     from .dataconfig import DATASET_SECTIONS
 
     if (suite_file is None) == (dataset is None):

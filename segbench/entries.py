@@ -10,8 +10,9 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, Field, ValidationError, create_model
 
-from .config import STRICT, Suite, TrainConfig, describe
+from .config import STRICT, Suite, TrainConfig
 from .models import MODELS, build_on_meta
+from .schema_errors import describe
 
 # A model entry's `train:` mapping overrides these suite-level training fields for that entry's runs.
 TRAIN_OVERRIDE = "train"

@@ -87,14 +87,15 @@ def pick_device(flag: str | None, suite_device: str = "auto") -> torch.device:
 
 def profile_variant(label: str, arch: str, options: dict[str, Any], num_classes: int, cfg: ProbeConfig,
                     device: torch.device, crf: CRFParams | None, train: TrainConfig | None = None,
-                    evaluation: EvalConfig = EvalConfig()) -> dict:
-    """Build one variant (fresh weights) on `device` and probe it (through its test-time augmentation, if any)."""
+                    evaluation: EvalConfig = EvalConfig(), scene: torch.Tensor | None = None) -> dict:
+    """Build one variant (fresh weights) on `device` and probe it (through its test-time augmentation, if any);
+    the CRF, if any, is timed on `scene` (segbench.probe.crf_scene)."""
     model = models.build(arch, num_classes, **{k: v for k, v in options.items() if k not in EVAL_ONLY_OPTIONS})
     if options.get("tta"):
         model = MultiScaleInference(model, evaluation.tta_scales, evaluation.tta_flip)
     model.to(device)
     return {"variant": label, "arch": arch, "options": options, "params": parameter_counts(model),
-            "probe": measure(model, cfg, options["in_channels"], device, crf, train)}
+            "probe": measure(model, cfg, options["in_channels"], device, crf, train, scene)}
 
 
 def profile_model(arch: str, sets: list[str], input_text: str, device_flag: str | None, num_classes: int,
@@ -119,15 +120,24 @@ def profile_suite(path: Path, input_text: str | None, device_flag: str | None,
         overrides = {"batch": n, "image_size": [h, w], **overrides}
     num_classes = data.info(suite.dataset).num_classes
     results, seen = [], set()
-    for spec in expand(suite):
+    specs = expand(suite)
+    scene = crf_scene_of(suite.dataset) if any(spec.options.get("crf") for spec in specs) else None
+    for spec in specs:
         if spec.variant_key in seen:
             continue
         seen.add(spec.variant_key)
         crf = spec.eval.crf if spec.options.get("crf") else None
         results.append(profile_variant(spec.label, spec.arch, spec.options, num_classes,
                                        probe_config(spec.probe.model_dump(), overrides), device, crf, spec.train,
-                                       spec.eval))
+                                       spec.eval, scene))
     return {"environment": environment(device), "results": results}
+
+
+def crf_scene_of(dataset: Any) -> torch.Tensor | None:
+    """The image a suite's CRF is timed on, as a run times it: the first validation image of a `shapes` suite
+    (its own composition), or None for a real data set, which `profile` does not need to be present (the probe
+    then times it on a default `shapes` scene)."""
+    return data.build(dataset, "val")[0][0] if dataset.name == "shapes" else None
 
 
 def table(profile: dict[str, Any]) -> RichTable:

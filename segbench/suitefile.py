@@ -6,10 +6,11 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from .config import Suite, describe
+from .config import Suite
 from .entries import model_problems, normalise_entry
 from .errors import ConfigError
 from .matrix import expand
+from .schema_errors import describe
 
 
 def load_suite(path: str | Path) -> Suite:

@@ -18,6 +18,7 @@ LAYERS = [
      "progress", "records"],
     ["models", "dataconfig"],
     ["config"],
+    ["schema_errors"],
     ["entries", "data", "determinism", "environment", "launch", "interrupt", "distributed"],
     ["trainstate", "suitefile", "matrix", "train", "evaluate", "tta", "score", "report", "results"],
     ["probe", "check"],

@@ -92,3 +92,19 @@ def test_models_lists_flops_at_the_input_size():
     assert by_name["FCN-8s"]["flops"] == fcn8s_flops(0.125, 5, 64)
     assert by_name["FCN-8s"]["gmacs"] == by_name["FCN-8s"]["gflops"] / 2
     assert cli.invoke(app, ["models", "--input", "64x64"]).exit_code == 2
+
+
+def test_a_suite_times_its_crf_on_its_own_first_validation_scene(write_suite, tmp_path):
+    """A `shapes` suite's CRF is timed on its own first validation scene (its composition, its size), as a run
+    times it; a real data set is not read (profile does not need it), so the probe's default scene is used."""
+    from segbench.config import Suite
+    from segbench.data.synthetic import render_scene
+    from segbench.profiling import crf_scene_of
+    from segbench.suitefile import load_suite
+
+    clear = load_suite(write_suite(TINY_SUITE.replace("name: shapes,", "name: shapes, scenes: clear,"))).dataset
+    image, _ = render_scene(clear.seed, "val", 0, tuple(clear.image_size), scenes="clear")
+    assert (crf_scene_of(clear).permute(1, 2, 0).numpy() == image).all()
+    voc = Suite.model_validate({"name": "v", "seeds": [0], "train": {"iterations": 1}, "models": [{"arch": "fcn"}],
+                                "dataset": {"name": "voc2012", "root": str(tmp_path / "absent")}}).dataset
+    assert crf_scene_of(voc) is None

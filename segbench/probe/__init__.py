@@ -114,7 +114,8 @@ def inference(model: nn.Module, cfg: ProbeConfig,
 
 def crf_scene(image: torch.Tensor | None, size: tuple[int, int]) -> np.ndarray:
     """The image [H, W, 3] uint8 the CRF is timed on, at the probe's size: a validation image of the run's data
-    set (resized bilinearly if its size differs), or a `shapes` scene where there is none (`segbench profile`)."""
+    set (resized bilinearly if its size differs), or a default `shapes` scene where there is none
+    (`segbench profile ARCH`, or `--suite` on real data)."""
     if image is None:
         from ..data.synthetic import ShapesDataset
 
