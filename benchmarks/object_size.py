@@ -1,0 +1,106 @@
+"""Which objects a trained model gets right, by their size: a diagnosis of a `shapes` results folder.
+
+Usage: python benchmarks/object_size.py RESULTS_DIR [--bins 50,100,200,400]
+
+For every successful run without CRF or TTA whose checkpoint is in RESULTS_DIR/checkpoints (checkpoints
+are not committed: run the suite into a folder of your own first), the validation set is predicted again
+and each object (a connected region of one class in the ground truth) is put in a bin by its area in
+pixels. Per variant (mean over its seeds) and bin it prints the share of object pixels predicted as the
+right class ("right") and as any object class ("found"). A model that finds objects but names them
+wrong has "found" well above "right". The mIoU recomputed here is printed beside the record's, as a check
+that the predictions are the run's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from segbench import data, models  # noqa: E402
+from segbench.dataconfig import ShapesConfig  # noqa: E402
+from segbench.data.transforms import normalise  # noqa: E402
+from segbench.entries import EVAL_ONLY_OPTIONS  # noqa: E402
+from segbench.metrics import ConfusionMatrix  # noqa: E402
+
+
+def predictions(record: dict, checkpoints: Path) -> tuple[np.ndarray, np.ndarray, float]:
+    """(predicted labels, ground truth, mIoU) of a run's checkpoint on its validation set."""
+    spec = record["spec"]
+    val = data.build(ShapesConfig.model_validate(spec["dataset"]), "val")
+    options = {k: v for k, v in spec["options"].items() if k not in EVAL_ONLY_OPTIONS}
+    model = models.build(spec["arch"], val.info.num_classes, **options)
+    model.load_state_dict(torch.load(checkpoints / f"{spec['train_key']}.pt", weights_only=True)["state_dict"])
+    model.eval()
+    images, targets = (torch.stack(t) for t in zip(*(val[i] for i in range(len(val)))))
+    with torch.inference_mode():
+        pred = torch.cat([model(normalise(images[i:i + 50], val.info.mean, val.info.std, torch.device("cpu")))
+                          .argmax(1) for i in range(0, len(val), 50)])
+    matrix = ConfusionMatrix(val.info.num_classes, ignore_index=val.info.ignore_index)
+    matrix.update(pred, targets)
+    return pred.numpy(), targets.numpy(), matrix.compute()["miou"]
+
+
+def object_scores(pred: np.ndarray, target: np.ndarray, edges: list[int], background: int = 0) -> dict:
+    """bin -> (list of per-object 'right' shares, list of 'found' shares)."""
+    out: dict[int, tuple[list, list]] = defaultdict(lambda: ([], []))
+    for p, t in zip(pred, target):
+        for cls in np.unique(t):
+            if cls in (background, 255):
+                continue
+            regions, n = ndimage.label(t == cls)
+            for k in range(1, n + 1):
+                mask = regions == k
+                b = int(np.searchsorted(edges, mask.sum(), side="right")) - 1
+                out[b][0].append((p[mask] == cls).mean())
+                out[b][1].append((p[mask] != background).mean())
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", type=Path)
+    parser.add_argument("--bins", default="50,100,200,400", help="bin edges in pixels, comma-separated")
+    args = parser.parse_args()
+    edges = [0, *(int(e) for e in args.bins.split(",")), 10 ** 9]
+    by_variant: dict[str, list] = defaultdict(list)
+    records = [json.loads(path.read_text(encoding="utf-8")) for path in (args.results / "runs").glob("*.json")]
+    for record in sorted(records, key=lambda r: (r["spec"]["order"], r["spec"]["seed"])):
+        spec = record["spec"]
+        if (record["status"] != "ok" or spec["dataset"]["name"] != "shapes" or spec["options"].get("crf")
+                or spec["options"].get("tta")
+                or not (args.results / "checkpoints" / f"{spec['train_key']}.pt").exists()):
+            continue
+        pred, target, miou = predictions(record, args.results / "checkpoints")
+        by_variant[spec["label"]].append((object_scores(pred, target, edges), miou, record["metrics"]["miou"]))
+    names = [f"{edges[b]}-{edges[b + 1]} px" if b < len(edges) - 2 else f">{edges[b]} px"
+             for b in range(len(edges) - 1)]
+    print("share of object pixels predicted as the right class / as any object (%), mean over seeds")
+    print("| variant | seeds | mIoU (here / record) | " + " | ".join(names) + " |")
+    print("|:---|---:|---:|" + "---:|" * len(names))
+    for label, runs in by_variant.items():
+        cells = []
+        for b in range(len(names)):
+            right = np.mean([np.mean(s[b][0]) for s, _, _ in runs if s[b][0]]) * 100
+            found = np.mean([np.mean(s[b][1]) for s, _, _ in runs if s[b][1]]) * 100
+            cells.append(f"{right:.0f} / {found:.0f}")
+        here, recorded = np.mean([m for _, m, _ in runs]) * 100, np.mean([m for _, _, m in runs]) * 100
+        print(f"| {label} | {len(runs)} | {here:.1f} / {recorded:.1f} | " + " | ".join(cells) + " |")
+    if by_variant:
+        first = next(iter(by_variant.values()))[0][0]
+        print("| objects in the bin | | | " + " | ".join(str(len(first[b][0])) for b in range(len(names))) + " |")
+    else:
+        print(f"no run with a checkpoint under {args.results}/checkpoints (without CRF or TTA) on shapes")
+
+
+if __name__ == "__main__":
+    main()
