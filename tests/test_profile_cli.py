@@ -94,17 +94,25 @@ def test_models_lists_flops_at_the_input_size():
     assert cli.invoke(app, ["models", "--input", "64x64"]).exit_code == 2
 
 
-def test_a_suite_times_its_crf_on_its_own_first_validation_scene(write_suite, tmp_path):
+def test_a_suite_times_its_crf_on_its_own_first_validation_scene(write_suite, tmp_path, monkeypatch):
     """A `shapes` suite's CRF is timed on its own first validation scene (its composition, its size), as a run
     times it; a real data set is not read (profile does not need it), so the probe's default scene is used."""
+    import segbench.crf
     from segbench.config import Suite
     from segbench.data.synthetic import render_scene
     from segbench.profiling import crf_scene_of
-    from segbench.suitefile import load_suite
 
-    clear = load_suite(write_suite(TINY_SUITE.replace("name: shapes,", "name: shapes, scenes: clear,"))).dataset
-    image, _ = render_scene(clear.seed, "val", 0, tuple(clear.image_size), scenes="clear")
-    assert (crf_scene_of(clear).permute(1, 2, 0).numpy() == image).all()
+    seen = []
+    real_crf = segbench.crf.crf_image
+    monkeypatch.setattr(segbench.crf, "crf_image", lambda probs, image, params: seen.append(image.copy())
+                        or real_crf(probs, image, params))
+    text = TINY_SUITE.replace("name: shapes,", "name: shapes, scenes: clear,").replace("skip: [32, 8]", "crf: true")
+    result = profile("--suite", str(write_suite(text)), "--json", *QUICK)
+    assert result.exit_code == 0, result.output
+    clear, _ = render_scene(0, "val", 0, (32, 32), scenes="clear")
+    cluttered, _ = render_scene(0, "val", 0, (32, 32), scenes="cluttered")
+    assert seen and all((image == clear).all() for image in seen)
+    assert not (clear == cluttered).all()     # the default scene would have failed the check above
     voc = Suite.model_validate({"name": "v", "seeds": [0], "train": {"iterations": 1}, "models": [{"arch": "fcn"}],
                                 "dataset": {"name": "voc2012", "root": str(tmp_path / "absent")}}).dataset
     assert crf_scene_of(voc) is None
