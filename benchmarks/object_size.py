@@ -3,9 +3,9 @@
 Usage: python benchmarks/object_size.py RESULTS_DIR [--bins 50,100,200,400]
 
 For every successful run without CRF or TTA whose checkpoint is in RESULTS_DIR/checkpoints (checkpoints
-are not committed: run the suite into a folder of your own first), the validation set is predicted again
-and each object (a connected region of one class in the ground truth) is put in a bin by its area in
-pixels. Per variant and bin it prints the share of an object's pixels predicted as its class ("right")
+are not committed: run the suite into a folder of your own first), the validation set is evaluated again
+by segbench.evaluate at the run's evaluation batch size, and each object (a connected region of one class
+in the ground truth) is put in a bin by its area in pixels. Per variant and bin it prints the share of an object's pixels predicted as its class ("right")
 and as any object class ("found"), averaged over the objects and then over the variant's seeds. A model
 that finds objects but names them wrong has "found" well above "right". As a check that the predictions
 are the runs' own, it counts the records whose mIoU it recomputes exactly.
@@ -28,26 +28,19 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from segbench import data, models  # noqa: E402
 from segbench.dataconfig import ShapesConfig  # noqa: E402
-from segbench.data.transforms import normalise  # noqa: E402
 from segbench.entries import EVAL_ONLY_OPTIONS  # noqa: E402
-from segbench.metrics import ConfusionMatrix  # noqa: E402
+from segbench.evaluate import evaluate  # noqa: E402
 
 
-def predictions(record: dict, checkpoints: Path) -> tuple[np.ndarray, np.ndarray, float]:
-    """(predicted labels, ground truth, mIoU) of a run's checkpoint on its validation set."""
+def predictions(record: dict, val, checkpoints: Path) -> tuple[np.ndarray, float]:
+    """(predicted labels, mIoU) of a run's checkpoint on its validation set, evaluated as the run evaluates."""
     spec = record["spec"]
-    val = data.build(ShapesConfig.model_validate(spec["dataset"]), "val")
     options = {k: v for k, v in spec["options"].items() if k not in EVAL_ONLY_OPTIONS}
     model = models.build(spec["arch"], val.info.num_classes, **options)
     model.load_state_dict(torch.load(checkpoints / f"{spec['train_key']}.pt", weights_only=True)["state_dict"])
-    model.eval()
-    images, targets = (torch.stack(t) for t in zip(*(val[i] for i in range(len(val)))))
-    with torch.inference_mode():
-        pred = torch.cat([model(normalise(images[i:i + 50], val.info.mean, val.info.std, torch.device("cpu")))
-                          .argmax(1) for i in range(0, len(val), 50)])
-    matrix = ConfusionMatrix(val.info.num_classes, ignore_index=val.info.ignore_index)
-    matrix.update(pred, targets)
-    return pred.numpy(), targets.numpy(), matrix.compute()["miou"]
+    scores = evaluate(model, val, spec["eval"]["batch_size"], spec["eval"]["boundary_tolerance"],
+                      torch.device("cpu"), keep=range(len(val)))
+    return np.stack([scores["kept"][i] for i in range(len(val))]), scores["metrics"]["miou"]
 
 
 def object_scores(pred: np.ndarray, target: np.ndarray, edges: list[int], background: int = 0) -> dict:
@@ -73,7 +66,7 @@ def main() -> None:
     args = parser.parse_args()
     edges = [0, *(int(e) for e in args.bins.split(",")), 10 ** 9]
     by_variant: dict[str, list] = defaultdict(list)
-    exact, worst = 0, 0.0
+    exact, worst, val_sets = 0, 0.0, {}
     records = [json.loads(path.read_text(encoding="utf-8")) for path in (args.results / "runs").glob("*.json")]
     for record in sorted(records, key=lambda r: (r["spec"]["order"], r["spec"]["seed"])):
         spec = record["spec"]
@@ -81,7 +74,12 @@ def main() -> None:
                 or spec["options"].get("tta")
                 or not (args.results / "checkpoints" / f"{spec['train_key']}.pt").exists()):
             continue
-        pred, target, miou = predictions(record, args.results / "checkpoints")
+        key = json.dumps(spec["dataset"], sort_keys=True)
+        if key not in val_sets:   # each data set once: (the split, its ground truth)
+            val = data.build(ShapesConfig.model_validate(spec["dataset"]), "val")
+            val_sets[key] = val, np.stack([val[i][1].numpy() for i in range(len(val))])
+        val, target = val_sets[key]
+        pred, miou = predictions(record, val, args.results / "checkpoints")
         by_variant[spec["label"]].append(object_scores(pred, target, edges))
         exact += miou == record["metrics"]["miou"]
         worst = max(worst, abs(miou - record["metrics"]["miou"]))
