@@ -47,6 +47,10 @@ def run(suite_file: SuiteArg,
                  "task's. A shard writes records and leaves the report to `segbench report`.")] = None,
         seeds: Annotated[Optional[str], typer.Option(
             help="Seeds to run instead of the suite's, as 0,1,2; runs of the suite's seeds are reused.")] = None,
+        jobs: Annotated[str, typer.Option(
+            help="Trainings to run at once, each in its own process; evaluation and probes stay in this one. "
+                 "auto: on a CPU with `reproducible:`, one per `threads` cores (records do not depend on it); "
+                 "otherwise 1.")] = "auto",
         ) -> None:
     """Train and evaluate every run of a suite, write records and the report.
 
@@ -64,6 +68,8 @@ def run(suite_file: SuiteArg,
     from .interrupt import Interrupted
     from .launch import parse_seeds
     from .progress import Progress, make_progress
+    from .environment import resolve_device
+    from .jobs import resolve_jobs
     from .runner import run_suite
 
     suite = load_suite(suite_file)
@@ -75,12 +81,13 @@ def run(suite_file: SuiteArg,
         return
     results_dir = results / suite.name
     world = from_environment()
+    processes = resolve_jobs(jobs, resolve_device(suite.device), suite.reproducible, world.active)
     if world.active:
         err.print(f"torchrun: rank {world.rank} of {world.size} (local rank {world.local_rank}); "
                   + ("rank 0 reports progress and writes the results" if world.main else "quiet"))
     try:
         summary = run_suite(specs, results_dir, make_progress() if world.main else Progress(Console(quiet=True)),
-                            rerun=rerun)
+                            rerun=rerun, jobs=processes)
     except (Interrupted, KeyboardInterrupt) as stop:
         code = stop.exit_code if isinstance(stop, Interrupted) else 130
         saved = f"; the training in progress was {stop.saved}" if getattr(stop, "saved", None) else ""

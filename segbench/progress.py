@@ -40,6 +40,16 @@ class Progress:
             self.console.print(f"        step {step}/{total}")
             self._next_report += 0.25
 
+    def job_started(self, spec: Any) -> None:
+        self.console.print(f"        train {spec.label} seed {spec.seed} (in a job of --jobs)")
+
+    def job_step(self, spec: Any, step: int, total: int) -> None:
+        self.console.print(f"        {spec.label} seed {spec.seed}: step {step}/{total}", markup=False)
+
+    def job_done(self, spec: Any, outcome: dict[str, Any]) -> None:
+        said = f"failed: {outcome['error']}" if "error" in outcome else f"trained in {outcome['wall_s']:.0f} s"
+        self.console.print(f"        {spec.label} seed {spec.seed}: {said}", markup=False)
+
     def evaluating(self, spec: Any) -> None:
         self.console.print(f"{self._count(1)} eval  {spec.label} seed {spec.seed}")
 

@@ -1,6 +1,7 @@
 """Runs a suite end to end: train once per train_key, evaluate each run, write one record per run."""
 
 import datetime as dt
+import functools
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from .crf.pool import default_workers
 from .determinism import pin
 from .errors import RankFailure, ResultsError, SegbenchError
 from .interrupt import STOP, Interrupted
+from .jobs import run_jobs
 from .environment import environment, resolve_device
 from .evaluate import evaluate
 from .matrix import RunSpec
@@ -34,9 +36,11 @@ class Summary:
     failed: list[str] = field(default_factory=list)
 
 
-def run_suite(specs: list[RunSpec], results_dir: Path, progress: Progress, rerun: bool = False) -> Summary:
-    """Run `specs` (a suite's expanded matrix, maybe one shard); failures are recorded, not raised."""
-    return SuiteRunner(Path(results_dir), progress, rerun).run(specs)
+def run_suite(specs: list[RunSpec], results_dir: Path, progress: Progress, rerun: bool = False,
+              jobs: int = 1) -> Summary:
+    """Run `specs` (a suite's expanded matrix, maybe one shard), training in `jobs` processes at once;
+    failures are recorded, not raised."""
+    return SuiteRunner(Path(results_dir), progress, rerun).run(specs, jobs)
 
 
 class SuiteRunner:
@@ -49,17 +53,15 @@ class SuiteRunner:
         self.summary = Summary(results_dir)
         self._datasets: dict[tuple, data.Described] = {}
         self._crf: dict[Any, CRFPostProcess] = {}
+        self.trained_elsewhere: dict[str, dict[str, Any]] = {}   # by train_key: what a job of --jobs reported
 
-    def run(self, specs: list[RunSpec]) -> Summary:
-        """Each checkpoint's runs in turn: train (or reuse) once, then evaluate every pending run on it."""
+    def run(self, specs: list[RunSpec], jobs: int = 1) -> Summary:
+        """Each checkpoint's runs in turn: train (or reuse) once, then evaluate every pending run on it. With
+        `jobs` > 1 the missing checkpoints are first trained in that many processes at once (segbench.jobs)."""
         groups: dict[str, list[RunSpec]] = {}
         for spec in specs:
             groups.setdefault(spec.train_key, []).append(spec)
-        self.device = resolve_device(specs[0].device) if specs else torch.device("cpu")
-        if specs and specs[0].reproducible:   # one suite's specs share it; before any tensor is computed
-            pin(specs[0].reproducible)
-        self._check_world(specs)
-        self.device = distributed.start(self.world, self.device)
+        self.prepare(specs)
         self.progress.start(len(specs))
         try:
             records.check_writable(self.results_dir)
@@ -67,6 +69,7 @@ class SuiteRunner:
             for pending in todo:   # a missing or broken data set stops the invocation here, before any model
                 self._dataset(pending[0], "train"), self._dataset(pending[0], "val")
             with STOP.handled():
+                self._train_in_jobs([pending[0] for pending in todo], jobs)
                 for pending in todo:
                     self._run_group(pending)
         finally:
@@ -74,6 +77,21 @@ class SuiteRunner:
             distributed.stop(self.world)
             self.progress.finish(self.summary)   # a terminal's bars end (and its cursor shows) on any exit
         return self.summary
+
+    def prepare(self, specs: list[RunSpec]) -> None:
+        """The device, the pinned numerics and the processes of a torchrun job: before any tensor is computed."""
+        self.device = resolve_device(specs[0].device) if specs else torch.device("cpu")
+        if specs and specs[0].reproducible:   # one suite's specs share it
+            pin(specs[0].reproducible)
+        self._check_world(specs)
+        self.device = distributed.start(self.world, self.device)
+
+    def _train_in_jobs(self, firsts: list[RunSpec], jobs: int) -> None:
+        """Train the checkpoints that do not exist yet in `jobs` processes at once; remember what each gave."""
+        missing = [s for s in firsts if self.rerun or not self._checkpoint(s).is_file()]
+        if jobs > 1 and len(missing) > 1:
+            work = functools.partial(train_checkpoint, results_dir=self.results_dir, rerun=self.rerun)
+            self.trained_elsewhere = run_jobs([(s.train_key, s) for s in missing], jobs, work, self.progress)
 
     def _check_world(self, specs: list[RunSpec]) -> None:
         """Refuse, before anything runs, what several processes cannot do with these runs."""
@@ -176,12 +194,16 @@ class SuiteRunner:
         with torch.random.fork_rng(devices=[]):  # the initial weights are a function of the seed alone
             torch.manual_seed(spec.seed)
             model = models.build(spec.arch, train_set.num_classes, **spec.model_options)
-        checkpoint = self.results_dir / "checkpoints" / f"{spec.train_key}.pt"
-        saved = self._saved(checkpoint) if not self.rerun else None
+        checkpoint = self._checkpoint(spec)
+        elsewhere = self.trained_elsewhere.get(spec.train_key)   # trained in this invocation, by a job
+        if elsewhere and "error" in elsewhere:
+            raise TrainingFailed(elsewhere["error"])
+        saved = self._saved(checkpoint) if elsewhere or not self.rerun else None
         if distributed.largest(int(saved is None), self.world) == 0:   # every rank has it: reuse
             model.load_state_dict(saved["state_dict"])
-            self.progress.reused_checkpoint(spec, checkpoint)
-            return model.to(self.device), saved["train"] | {"checkpoint_reused": True}
+            if not elsewhere:
+                self.progress.reused_checkpoint(spec, checkpoint)
+            return model.to(self.device), saved["train"] | {"checkpoint_reused": not elsewhere}
         self.progress.training(spec, spec.train.iterations or spec.train.epochs)
         train = spec.train.model_copy(update={"deterministic": True}) if spec.reproducible else spec.train
         state = checkpoint.with_suffix(".state.pt")
@@ -201,6 +223,9 @@ class SuiteRunner:
         if STOP.requested:   # asked during the last step: the training is complete and saved
             raise Interrupted(STOP.requested, "complete and saved")
         return distributed.without_sync_bn(model) if sync_bn else model, info | {"checkpoint_reused": False}
+
+    def _checkpoint(self, spec: RunSpec) -> Path:
+        return self.results_dir / "checkpoints" / f"{spec.train_key}.pt"
 
     def _saved(self, checkpoint: Path) -> dict[str, Any] | None:
         """A trained checkpoint's contents; None when there is none, or an unreadable one (reported)."""
@@ -232,8 +257,26 @@ class SuiteRunner:
                               "others, so the job stops; the records written so far are kept") from exc
 
 
+class TrainingFailed(Exception):
+    """A training that failed in a job of --jobs; its record gives the job's error."""
+
+
+def train_checkpoint(spec: RunSpec, progress: Progress, results_dir: Path, rerun: bool) -> dict[str, Any]:
+    """One job of `segbench run --jobs`, in its own process: train `spec`'s checkpoint and save it (resuming
+    a saved training state); the seconds it took, or the error that stopped it."""
+    runner = SuiteRunner(results_dir, progress, rerun)
+    runner.prepare([spec])
+    try:
+        train_set = data.for_training(spec.dataset, runner._dataset(spec, "train"), spec.seed)
+        return {"wall_s": runner._trained_model(spec, train_set)[1]["wall_s"]}
+    except Exception as exc:  # noqa: BLE001 - recorded by the suite's process, which goes on
+        return {"error": failure_text(exc, spec)}
+
+
 def failure_text(exc: Exception, spec: RunSpec) -> str:
     """What a failed record says: the exception, and for running out of memory the sizes that decide it."""
+    if isinstance(exc, TrainingFailed):   # a job's own failure text
+        return str(exc)
     text = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, torch.OutOfMemoryError):
         augment = getattr(spec.dataset, "augment", None)
