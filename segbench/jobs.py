@@ -6,21 +6,23 @@ moves to the jobs: evaluation, the probes and the records stay in the suite's pr
 timed on an otherwise idle machine. Each job pins the suite's numerics as the suite's process does, so with
 `reproducible:` the records do not depend on the number of jobs.
 
-Stop requests reach every job (a terminal's Ctrl-C reaches them itself; SIGTERM is forwarded): each saves its
-training at the end of the current step, and the same command resumes them.
+A stop request to the suite's process is passed on to every job as SIGTERM (the jobs ignore a terminal's
+Ctrl-C, so that one request stays one): each saves its training at the end of its step, and the same
+command resumes them. Tasks no job took are dropped, and a job that dies is reported.
 """
 
 import multiprocessing
 import os
 import queue
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 from rich.console import Console
 
 from .errors import SegbenchError
-from .interrupt import STOP, Interrupted
+from .interrupt import SIGNALS, STOP, Interrupted
 from .progress import Progress
 
 POLL_S = 0.5   # how often the suite's process looks whether a job died without a word (a hard kill)
@@ -36,7 +38,7 @@ def resolve_jobs(jobs: str, device: torch.device, reproducible: Any, distributed
         if distributed or device.type != "cpu" or not reproducible:
             return 1
         return max(1, usable_cores() // reproducible.threads)
-    if not jobs.isdigit() or int(jobs) < 1:
+    if not (jobs.isascii() and jobs.isdigit()) or int(jobs) < 1:
         raise SegbenchError(f"--jobs {jobs!r}: expected a positive number of processes, or auto")
     if int(jobs) > 1 and distributed:
         raise SegbenchError(f"--jobs {jobs}: under torchrun each run already trains on every process; "
@@ -47,25 +49,24 @@ def resolve_jobs(jobs: str, device: torch.device, reproducible: Any, distributed
 def run_jobs(tasks: list[tuple[str, Any]], jobs: int, work: Callable[[Any, Progress], dict[str, Any]],
              progress: Progress) -> dict[str, dict[str, Any]]:
     """`work(payload, progress)` for each (key, payload) of `tasks`, in `jobs` processes; what each returned,
-    by key. A task whose process died without an answer is left out (its training runs again in this one)."""
+    by key. A task whose process died or was stopped on its own is left out: its training runs (or resumes)
+    in this one."""
     context = multiprocessing.get_context("spawn")   # a fresh interpreter: each job pins its own numerics
     todo, answers = context.Queue(), context.Queue()
-    for task in tasks:
+    todo.cancel_join_thread()   # tasks no job took when a stop came are dropped, not waited on at exit
+    for task in [*tasks, *[None] * jobs]:
         todo.put(task)
     processes = [context.Process(target=_serve, args=(work, todo, answers), name=f"segbench-job-{i}")
                  for i in range(min(jobs, len(tasks)))]
-    for process in processes:
-        todo.put(None)
-        process.start()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)   # a job takes requests once it can save
+    try:
+        for process in processes:
+            process.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
     payloads, outcomes = dict(tasks), {}
     try:
-        while len(outcomes) < len(tasks):
-            try:
-                key, kind, value = answers.get(timeout=POLL_S)
-            except queue.Empty:
-                if not any(p.is_alive() for p in processes):
-                    break
-                continue
+        for key, kind, value in _answers(answers, processes, len(tasks), progress):
             if kind == "started":
                 progress.job_started(payloads[key])
             elif kind == "step":
@@ -76,9 +77,12 @@ def run_jobs(tasks: list[tuple[str, Any]], jobs: int, work: Callable[[Any, Progr
                 outcomes[key] = value
                 progress.job_done(payloads[key], value)
     except Interrupted as stop:
-        saved = [f"{payloads[key].label} seed {payloads[key].seed} {where}"
-                 for key, where in _stopped(processes, answers, stop.signum)]
-        raise Interrupted(stop.signum, "; ".join(saved) or None) from None
+        saved = [f"{where} ({payloads[key].label} seed {payloads[key].seed})"
+                 for key, where in _stopped(processes, answers)]
+        raise Interrupted(stop.signum, " and ".join(saved) or None) from None
+    except BaseException:
+        _signal(processes)   # this process cannot take the answers: the jobs save and stop
+        raise
     finally:
         for process in processes:
             process.join(timeout=None if STOP.requested is None else 60)
@@ -87,20 +91,46 @@ def run_jobs(tasks: list[tuple[str, Any]], jobs: int, work: Callable[[Any, Progr
     return outcomes
 
 
-def _stopped(processes: list, answers: Any, signum: int) -> list[tuple[str, str]]:
-    """Pass the stop request on to the jobs; (key, where it was saved) for each training they saved."""
+def _answers(answers: Any, processes: list, expected: int, progress: Progress) -> Iterator[tuple]:
+    """The jobs' messages until `expected` tasks are done or every job has ended (the last ones drained)."""
+    done, reported = 0, set()
+    while done < expected:
+        try:
+            message = answers.get(timeout=POLL_S)
+        except queue.Empty:
+            for process in processes:
+                if process.exitcode not in (None, 0) and process.name not in reported:
+                    reported.add(process.name)
+                    progress.warning(f"{process.name} ended with exit code {process.exitcode} before it had "
+                                     "answered; its training runs again in this process")
+            if all(p.exitcode is not None for p in processes) and answers.empty():
+                return
+            continue
+        done += message[1] == "done"
+        yield message
+
+
+def _signal(processes: list) -> None:
     for process in processes:
         if process.is_alive():
-            os.kill(process.pid, signum)
+            os.kill(process.pid, signal.SIGTERM)
+
+
+def _stopped(processes: list, answers: Any) -> list[tuple[str, str]]:
+    """Pass the stop request on to the jobs (as SIGTERM: they ignore a terminal's Ctrl-C); (key, where it was
+    saved) for each training they saved. A further request is passed on too: the jobs then stop at once."""
+    _signal(processes)
     saved = []
-    with STOP.deferred():   # a second request within SAME_REQUEST_S is this one
-        while any(p.is_alive() for p in processes) or not answers.empty():
-            try:
-                key, kind, value = answers.get(timeout=POLL_S)
-            except queue.Empty:
-                continue
-            if kind == "stopped" and value:
-                saved.append((key, value))
+    while any(p.is_alive() for p in processes) or not answers.empty():
+        try:
+            key, kind, value = answers.get(timeout=POLL_S)
+        except queue.Empty:
+            continue
+        except Interrupted:
+            _signal(processes)
+            continue
+        if kind == "stopped" and value:
+            saved.append((key, value))
     return saved
 
 
@@ -121,10 +151,13 @@ class _Quarters(Progress):
 
 
 def _serve(work: Callable[[Any, Progress], dict[str, Any]], todo: Any, answers: Any) -> None:
-    """A job's process: take tasks until the queue says None, answering for each; stop when asked."""
+    """A job's process: take tasks until the queue says None, answering for each; on SIGTERM save and stop.
+    A terminal's Ctrl-C is left to the suite's process, which passes it on: one request, not two."""
     key = None
     with STOP.handled():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)   # a SIGTERM passed on meanwhile arrives here
             while (task := todo.get()) is not None:
                 key, payload = task
                 answers.put((key, "started", None))
@@ -132,6 +165,5 @@ def _serve(work: Callable[[Any, Progress], dict[str, Any]], todo: Any, answers: 
                 answers.put((key, "done", work(payload, quarters)))
                 key = None
         except Interrupted as stop:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
             answers.put((key, "stopped", stop.saved))
-        except KeyboardInterrupt:
-            answers.put((key, "stopped", None))

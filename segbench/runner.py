@@ -197,7 +197,7 @@ class SuiteRunner:
         checkpoint = self._checkpoint(spec)
         elsewhere = self.trained_elsewhere.get(spec.train_key)   # trained in this invocation, by a job
         if elsewhere and "error" in elsewhere:
-            raise TrainingFailed(elsewhere["error"])
+            raise TrainingFailed(elsewhere)
         saved = self._saved(checkpoint) if elsewhere or not self.rerun else None
         if distributed.largest(int(saved is None), self.world) == 0:   # every rank has it: reuse
             model.load_state_dict(saved["state_dict"])
@@ -246,8 +246,10 @@ class SuiteRunner:
     def _fail(self, spec: RunSpec, exc: Exception, wall_s: float) -> None:
         error = failure_text(exc, spec)
         if self.world.main:
-            record = self._record(spec, "failed", error) | {"traceback": traceback.format_exc(limit=-8),
-                                                            "wall_s": wall_s}
+            job = exc if isinstance(exc, TrainingFailed) else None
+            record = self._record(spec, "failed", error) | {
+                "traceback": job.job_traceback if job else traceback.format_exc(limit=-8),
+                "wall_s": wall_s + (job.wall_s if job else 0.0)}
             records.write_record(self.results_dir, record)
             self.summary.failed.append(spec.run_id)
             self.progress.failed(spec, error)
@@ -258,19 +260,25 @@ class SuiteRunner:
 
 
 class TrainingFailed(Exception):
-    """A training that failed in a job of --jobs; its record gives the job's error."""
+    """A training that failed in a job of --jobs; its record gives the job's error, traceback and time."""
+
+    def __init__(self, outcome: dict[str, Any]):
+        super().__init__(outcome["error"])
+        self.job_traceback, self.wall_s = outcome["traceback"], outcome["wall_s"]
 
 
 def train_checkpoint(spec: RunSpec, progress: Progress, results_dir: Path, rerun: bool) -> dict[str, Any]:
     """One job of `segbench run --jobs`, in its own process: train `spec`'s checkpoint and save it (resuming
     a saved training state); the seconds it took, or the error that stopped it."""
+    started = time.perf_counter()
     runner = SuiteRunner(results_dir, progress, rerun)
     runner.prepare([spec])
     try:
         train_set = data.for_training(spec.dataset, runner._dataset(spec, "train"), spec.seed)
         return {"wall_s": runner._trained_model(spec, train_set)[1]["wall_s"]}
     except Exception as exc:  # noqa: BLE001 - recorded by the suite's process, which goes on
-        return {"error": failure_text(exc, spec)}
+        return {"error": failure_text(exc, spec), "traceback": traceback.format_exc(limit=-8),
+                "wall_s": time.perf_counter() - started}
 
 
 def failure_text(exc: Exception, spec: RunSpec) -> str:
