@@ -58,14 +58,9 @@ def run_jobs(tasks: list[tuple[str, Any]], jobs: int, work: Callable[[Any, Progr
         todo.put(task)
     processes = [context.Process(target=_serve, args=(work, todo, answers), name=f"segbench-job-{i}")
                  for i in range(min(jobs, len(tasks)))]
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)   # a job takes requests once it can save
-    try:
-        for process in processes:
-            process.start()
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
     payloads, outcomes = dict(tasks), {}
     try:
+        _start(processes)
         for key, kind, value in _answers(answers, processes, len(tasks), progress):
             if kind == "started":
                 progress.job_started(payloads[key])
@@ -89,6 +84,17 @@ def run_jobs(tasks: list[tuple[str, Any]], jobs: int, work: Callable[[Any, Progr
             if process.is_alive():
                 process.kill()
     return outcomes
+
+
+def _start(processes: list) -> None:
+    """Start the jobs with stop signals blocked: a job takes requests once it can save (a request to this
+    process meanwhile arrives when they are unblocked here, and is passed on)."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+    try:
+        for process in processes:
+            process.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _answers(answers: Any, processes: list, expected: int, progress: Progress) -> Iterator[tuple]:
