@@ -140,8 +140,10 @@ def test_the_command_line_refuses_a_bad_jobs_value_with_exit_2(tmp_path, write_s
 
 
 def nap(task, progress):
-    """A job's work in these tests: sleep, or die without a word (a hard kill)."""
+    """A job's work in these tests: sleep, or die without a word (a hard kill, as in the middle of a training:
+    after the job's earlier answers have left it)."""
     if task.die:
+        time.sleep(0.5)
         os._exit(3)
     time.sleep(task.seconds)
     return {"wall_s": task.seconds}
