@@ -68,8 +68,6 @@ def run(suite_file: SuiteArg,
     from .interrupt import Interrupted
     from .launch import parse_seeds
     from .progress import Progress, make_progress
-    from .environment import resolve_device
-    from .jobs import resolve_jobs
     from .runner import run_suite
 
     suite = load_suite(suite_file)
@@ -81,13 +79,12 @@ def run(suite_file: SuiteArg,
         return
     results_dir = results / suite.name
     world = from_environment()
-    processes = resolve_jobs(jobs, resolve_device(suite.device), suite.reproducible, world.active)
     if world.active:
         err.print(f"torchrun: rank {world.rank} of {world.size} (local rank {world.local_rank}); "
                   + ("rank 0 reports progress and writes the results" if world.main else "quiet"))
     try:
         summary = run_suite(specs, results_dir, make_progress() if world.main else Progress(Console(quiet=True)),
-                            rerun=rerun, jobs=processes)
+                            rerun=rerun, jobs=jobs)
     except (Interrupted, KeyboardInterrupt) as stop:
         code = stop.exit_code if isinstance(stop, Interrupted) else 130
         saved = f"; the training in progress was {stop.saved}" if getattr(stop, "saved", None) else ""

@@ -147,10 +147,8 @@ class _Quarters(Progress):
         super().__init__(Console(quiet=True))
         self.send = send
 
-    def train_step(self, step: int, total: int) -> None:
-        if step / total >= self._next_report and step < total:
-            self.send("step", (step, total))
-            self._next_report += 0.25
+    def quarter(self, step: int, total: int) -> None:
+        self.send("step", (step, total))
 
     def warning(self, message: str) -> None:
         self.send("warning", message)

@@ -37,8 +37,12 @@ class Progress:
 
     def train_step(self, step: int, total: int) -> None:
         if step / total >= self._next_report and step < total:
-            self.console.print(f"        step {step}/{total}")
+            self.quarter(step, total)
             self._next_report += 0.25
+
+    def quarter(self, step: int, total: int) -> None:
+        """A training has reached another quarter of its steps."""
+        self.console.print(f"        step {step}/{total}")
 
     def job_started(self, spec: Any) -> None:
         self.console.print(f"        train {spec.label} seed {spec.seed} (in a job of --jobs)")

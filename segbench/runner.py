@@ -16,7 +16,7 @@ from .crf.pool import default_workers
 from .determinism import pin
 from .errors import RankFailure, ResultsError, SegbenchError
 from .interrupt import STOP, Interrupted
-from .jobs import run_jobs
+from .jobs import resolve_jobs, run_jobs
 from .environment import environment, resolve_device
 from .evaluate import evaluate
 from .matrix import RunSpec
@@ -37,7 +37,7 @@ class Summary:
 
 
 def run_suite(specs: list[RunSpec], results_dir: Path, progress: Progress, rerun: bool = False,
-              jobs: int = 1) -> Summary:
+              jobs: str = "1") -> Summary:
     """Run `specs` (a suite's expanded matrix, maybe one shard), training in `jobs` processes at once;
     failures are recorded, not raised."""
     return SuiteRunner(Path(results_dir), progress, rerun).run(specs, jobs)
@@ -55,13 +55,15 @@ class SuiteRunner:
         self._crf: dict[Any, CRFPostProcess] = {}
         self.trained_elsewhere: dict[str, dict[str, Any]] = {}   # by train_key: what a job of --jobs reported
 
-    def run(self, specs: list[RunSpec], jobs: int = 1) -> Summary:
+    def run(self, specs: list[RunSpec], jobs: str = "1") -> Summary:
         """Each checkpoint's runs in turn: train (or reuse) once, then evaluate every pending run on it. With
-        `jobs` > 1 the missing checkpoints are first trained in that many processes at once (segbench.jobs)."""
+        more than one job (`--jobs`, or auto) the missing checkpoints are first trained that many at once, each in
+        a process of its own (segbench.jobs)."""
         groups: dict[str, list[RunSpec]] = {}
         for spec in specs:
             groups.setdefault(spec.train_key, []).append(spec)
         self.prepare(specs)
+        processes = resolve_jobs(jobs, self.device, specs[0].reproducible if specs else None, self.world.active)
         self.progress.start(len(specs))
         try:
             records.check_writable(self.results_dir)
@@ -69,7 +71,7 @@ class SuiteRunner:
             for pending in todo:   # a missing or broken data set stops the invocation here, before any model
                 self._dataset(pending[0], "train"), self._dataset(pending[0], "val")
             with STOP.handled():
-                self._train_in_jobs([pending[0] for pending in todo], jobs)
+                self._train_in_jobs([pending[0] for pending in todo], processes)
                 for pending in todo:
                     self._run_group(pending)
         finally:
