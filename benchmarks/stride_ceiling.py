@@ -1,6 +1,7 @@
 """How well a model can score at all when its output is a coarse score map upsampled bilinearly.
 
 Usage: python benchmarks/stride_ceiling.py [--scenes clear] [--sizes 64,128] [--samples 200] [--steps 300]
+(the quick suite: --scenes scales --sizes 96)
 
 FCN-32s/16s/8s end in a fixed bilinear deconvolution of a score map at output stride 32, 16 or 8. On the
 `shapes` validation scenes, for each image the score map itself (C x H/s x W/s numbers, no network) is

@@ -42,7 +42,7 @@ def test_every_shipped_suite_validates():
     ("iterations: 2", "epochs: 1, iterations: 2", "train: give exactly one of 'iterations' or 'epochs'"),
     ("image_size: 32", "image_size: 8", ":5: dataset.image_size: Input should be greater than or equal to 16 (got 8)"),
     ("image_size: 32", "image_size: 32, scenes: foggy",
-     ":5: dataset.scenes: Input should be 'cluttered' or 'clear' (got 'foggy')"),
+     ":5: dataset.scenes: Input should be 'cluttered', 'clear' or 'scales' (got 'foggy')"),
     ("name: shapes", "name: voc2099", "dataset.name: the data set's name must be one of shapes, voc2012, voc2012_aug, folder (got 'voc2099')"),
     ("skip: [32, 8]", "skip: [32, 12]", ":9: models[0].skip[1]: Input should be 32, 16 or 8 (got 12)"),
     ("skip: [32, 8]", "skip: []", "models[0].skip: an axis needs at least one value"),

@@ -204,6 +204,28 @@ def test_clear_objects_are_whole_and_apart_where_cluttered_ones_overlap():
     assert any(len(classes) > 1 for label in cluttered for classes in _objects(label))
 
 
+def _areas(labels: list[np.ndarray]) -> np.ndarray:
+    """Each object's share of its image, over all scenes."""
+    regions = [ndimage.label(label > 0, structure=np.ones((3, 3))) for label in labels]
+    return np.concatenate([np.bincount(r.ravel())[1:] / r.size for r, _ in regions])
+
+
+def test_scales_objects_are_whole_apart_and_spread_wider_in_size_than_clear_ones():
+    scales = [render_scene(0, "train", i, (96, 96), scenes="scales")[1] for i in range(60)]
+    clear = [render_scene(0, "train", i, (96, 96), scenes="clear")[1] for i in range(60)]
+    border = np.ones((96, 96), bool)
+    border[1:-1, 1:-1] = False
+    cut = [set(np.unique(label[border]).tolist()) - {0} for label in scales]
+    assert set().union(*cut) == {CLASS_NAMES.index("bar")} and sum(map(bool, cut)) < 6  # bars longer than the side
+    assert all(len(classes) == 1 for label in scales for classes in _objects(label))
+    # radii up to 0.32 of the side against clear's 0.22: the largest objects' areas 2.1x as large
+    largest = [max(_areas([label]), default=0) for label in scales]
+    assert np.median(largest) > 1.4 * np.median([max(_areas([label]), default=0) for label in clear])
+    low, high = np.percentile(_areas(scales), [10, 90])
+    clear_low, clear_high = np.percentile(_areas(clear), [10, 90])
+    assert high > 1.6 * clear_high and high / low > clear_high / clear_low
+
+
 def test_clear_scenes_hold_every_class_on_smooth_backgrounds():
     seen, rough = set(), {}
     for scenes in COMPOSITIONS:

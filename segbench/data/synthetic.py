@@ -6,7 +6,7 @@ structures (rings, bars), so receptive field, multi-scale context and fine resol
 Each object's colour is picked to contrast with what it covers, so label edges coincide with colour
 edges. A Composition says how many objects, how large, whether they may be cut by the frame or
 cover one another, and what backgrounds and interiors they get: COMPOSITIONS holds "cluttered"
-(the original, and the default) and "clear".
+(the original, and the default), "clear" and "scales".
 
 Sample `i` of a split is a pure function of (seed, split, i, composition)."""
 
@@ -92,6 +92,10 @@ COMPOSITIONS: dict[str, Composition] = {
     # backgrounds, flat or smooth interiors.
     "clear": Composition(objects=(3, 6), radius=(0.06, 0.22), framed=True, overlap=False,
                          backgrounds=("noise", "gradient"), textures=("flat", "noise"), noise=4.0),
+    # As clear, but 2-5 objects whose sizes spread 5.3x: often one large object (which a stride-32 map
+    # can name at 96x96) with small ones in the space it leaves (which need fine resolution).
+    "scales": Composition(objects=(2, 5), radius=(0.06, 0.32), framed=True, overlap=False,
+                          backgrounds=("noise", "gradient"), textures=("flat", "noise"), noise=4.0),
 }
 _PLACEMENT_TRIES = 50
 _GAP = 2.0   # px between the circles of objects that may not overlap: more than a diagonal step
