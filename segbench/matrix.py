@@ -135,3 +135,12 @@ def shard(specs: list[RunSpec], index: int, count: int) -> list[RunSpec]:
     """The runs of shard `index` of `count` (0-based), dealt by their train key's hash: runs sharing a checkpoint
     stay together, and a run keeps its shard when variants or seeds are added to the suite."""
     return [s for s in specs if int(s.train_key, 16) % count == index]
+
+
+def longest_first(specs: list[RunSpec]) -> list[RunSpec]:
+    """`specs` by the images their training sees (steps x batch), most first, ties in matrix order, so that
+    jobs taking them in turn end close together; in matrix order when any training counts epochs (whose
+    steps depend on the data set's size)."""
+    if any(s.train.iterations is None for s in specs):
+        return list(specs)
+    return sorted(specs, key=lambda s: s.train.iterations * s.train.batch_size, reverse=True)

@@ -19,7 +19,7 @@ from .interrupt import STOP, Interrupted
 from .jobs import resolve_jobs, run_jobs
 from .environment import environment, resolve_device
 from .evaluate import evaluate
-from .matrix import RunSpec
+from .matrix import RunSpec, longest_first
 from .metric_info import DEFINITIONS, HIGHER_IS_BETTER
 from .probe import measure, parameter_counts
 from .progress import Progress
@@ -90,7 +90,7 @@ class SuiteRunner:
 
     def _train_in_jobs(self, firsts: list[RunSpec], jobs: int) -> None:
         """Train the checkpoints that do not exist yet in `jobs` processes at once; remember what each gave."""
-        missing = [s for s in firsts if self.rerun or not self._checkpoint(s).is_file()]
+        missing = longest_first([s for s in firsts if self.rerun or not self._checkpoint(s).is_file()])
         if jobs > 1 and len(missing) > 1:
             work = functools.partial(train_checkpoint, results_dir=self.results_dir, rerun=self.rerun)
             self.trained_elsewhere = run_jobs([(s.train_key, s) for s in missing], jobs, work, self.progress)

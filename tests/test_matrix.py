@@ -3,7 +3,7 @@
 import hashlib
 
 from segbench.suitefile import load_suite
-from segbench.matrix import expand, shard, short_hash
+from segbench.matrix import expand, longest_first, shard, short_hash
 from tests.conftest import TINY_SUITE
 
 
@@ -115,3 +115,25 @@ def test_an_entry_label_names_its_variants_by_the_entrys_own_axes(write_suite):
     # renaming re-evaluates (new run ids) on the same trained checkpoints
     assert [s.train_key for s in specs] == [s.train_key for s in unlabelled]
     assert not {s.run_id for s in specs} & {s.run_id for s in unlabelled}
+
+
+def _with_entries(write_suite, *entries: str):
+    """TINY_SUITE's FCN entry followed by `entries`, expanded."""
+    fcn = "skip: [32, 8], width: 0.0625, batch_norm: true}"
+    return expand(load_suite(write_suite(TINY_SUITE.replace(fcn, fcn + "".join(f"\n  - {e}" for e in entries)))))
+
+
+def test_longest_first_orders_trainings_by_images_seen_ties_in_matrix_order(write_suite):
+    specs = _with_entries(write_suite, "{arch: unet, width: 0.0625, train: {iterations: 3}}",
+                          "{arch: deconvnet, width: 0.0625, train: {batch_size: 2, iterations: 5}}")
+    assert [s.arch for s in specs] == ["fcn", "fcn", "unet", "deconvnet"]
+    # images seen: fcn 4 x 2 = 8 each, unet 4 x 3 = 12, deconvnet 2 x 5 = 10
+    assert [(s.arch, s.options.get("skip")) for s in longest_first(specs)] == [
+        ("unet", None), ("deconvnet", None), ("fcn", 32), ("fcn", 8)]
+
+
+def test_longest_first_keeps_matrix_order_when_a_training_counts_epochs(write_suite):
+    specs = _with_entries(write_suite, "{arch: unet, width: 0.0625, train: {iterations: null, epochs: 1}}",
+                          "{arch: deconvnet, width: 0.0625, train: {batch_size: 2, iterations: 5}}")
+    assert [s.train.iterations for s in specs] == [2, 2, None, 5]
+    assert longest_first(specs) == specs
