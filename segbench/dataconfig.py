@@ -63,8 +63,8 @@ class ShapesConfig(BaseModel):
         0, description="pixels along object borders marked 255 (ignored), as PASCAL VOC does")
     scenes: Literal["cluttered", "clear", "scales"] = Field(
         "cluttered", description="composition: cluttered (1-6 objects, cut and covering one another, any "
-        "texture), clear (3-6 whole objects side by side on smooth backgrounds) or scales (as clear, 1-5 "
-        "objects whose sizes spread 8x); see the README, The shapes benchmark")
+        "texture), clear (3-6 whole objects side by side on smooth backgrounds) or scales (as clear, 2-5 "
+        "objects whose sizes spread 5.3x); see the README, The shapes benchmark")
 
     def probe_size(self) -> tuple[int, int]:
         return self.image_size

@@ -12,7 +12,7 @@ Sample `i` of a split is a pure function of (seed, split, i, composition)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -85,17 +85,17 @@ class Composition:
     noise: float = 8.0                  # largest standard deviation of the pixel noise
 
 
+# 3-6 whole objects side by side (fewer where no free place is left), sizes spread 3.7x, smooth
+# backgrounds, flat or smooth interiors.
+_CLEAR = Composition(objects=(3, 6), radius=(0.06, 0.22), framed=True, overlap=False,
+                     backgrounds=("noise", "gradient"), textures=("flat", "noise"), noise=4.0)
 COMPOSITIONS: dict[str, Composition] = {
     # 1-6 objects anywhere (cut by the border), covering one another, sizes spread 7.5x, any texture.
     "cluttered": Composition(objects=(1, 6), radius=(0.04, 0.30), framed=False, overlap=True),
-    # 3-6 whole objects side by side (fewer where no free place is left), sizes spread 3.7x, smooth
-    # backgrounds, flat or smooth interiors.
-    "clear": Composition(objects=(3, 6), radius=(0.06, 0.22), framed=True, overlap=False,
-                         backgrounds=("noise", "gradient"), textures=("flat", "noise"), noise=4.0),
+    "clear": _CLEAR,
     # As clear, but 2-5 objects whose sizes spread 5.3x: often one large object (which a stride-32 map
-    # can name at 96x96) with small ones in the space it leaves (which need fine resolution).
-    "scales": Composition(objects=(2, 5), radius=(0.06, 0.32), framed=True, overlap=False,
-                          backgrounds=("noise", "gradient"), textures=("flat", "noise"), noise=4.0),
+    # can name at 96x96) and, where it leaves room, small ones (which need fine resolution).
+    "scales": replace(_CLEAR, objects=(2, 5), radius=(0.06, 0.32)),
 }
 _PLACEMENT_TRIES = 50
 _GAP = 2.0   # px between the circles of objects that may not overlap: more than a diagonal step
