@@ -15,6 +15,7 @@ from .crf import CRFPostProcess
 from .crf.pool import default_workers
 from .determinism import pin
 from .errors import RankFailure, ResultsError, SegbenchError
+from .failures import TrainingFailed, failure_text
 from .interrupt import STOP, Interrupted
 from .jobs import resolve_jobs, run_jobs
 from .environment import environment, resolve_device
@@ -90,10 +91,11 @@ class SuiteRunner:
 
     def _train_in_jobs(self, firsts: list[RunSpec], jobs: int) -> None:
         """Train the checkpoints that do not exist yet in `jobs` processes at once; remember what each gave."""
-        missing = longest_first([s for s in firsts if self.rerun or not self._checkpoint(s).is_file()])
+        missing = [s for s in firsts if self.rerun or not self._checkpoint(s).is_file()]
         if jobs > 1 and len(missing) > 1:
             work = functools.partial(train_checkpoint, results_dir=self.results_dir, rerun=self.rerun)
-            self.trained_elsewhere = run_jobs([(s.train_key, s) for s in missing], jobs, work, self.progress)
+            tasks = [(s.train_key, s) for s in longest_first(missing)]
+            self.trained_elsewhere = run_jobs(tasks, jobs, work, self.progress)
 
     def _check_world(self, specs: list[RunSpec]) -> None:
         """Refuse, before anything runs, what several processes cannot do with these runs."""
@@ -261,14 +263,6 @@ class SuiteRunner:
                               "others, so the job stops; the records written so far are kept") from exc
 
 
-class TrainingFailed(Exception):
-    """A training that failed in a job of --jobs; its record gives the job's error, traceback and time."""
-
-    def __init__(self, outcome: dict[str, Any]):
-        super().__init__(outcome["error"])
-        self.job_traceback, self.wall_s = outcome["traceback"], outcome["wall_s"]
-
-
 def train_checkpoint(spec: RunSpec, progress: Progress, results_dir: Path, rerun: bool) -> dict[str, Any]:
     """One job of `segbench run --jobs`, in its own process: train `spec`'s checkpoint and save it (resuming
     a saved training state); the seconds it took, or the error that stopped it."""
@@ -281,19 +275,6 @@ def train_checkpoint(spec: RunSpec, progress: Progress, results_dir: Path, rerun
     except Exception as exc:  # noqa: BLE001 - recorded by the suite's process, which goes on
         return {"error": failure_text(exc, spec), "traceback": traceback.format_exc(limit=-8),
                 "wall_s": time.perf_counter() - started}
-
-
-def failure_text(exc: Exception, spec: RunSpec) -> str:
-    """What a failed record says: the exception, and for running out of memory the sizes that decide it."""
-    if isinstance(exc, TrainingFailed):   # a job's own failure text
-        return str(exc)
-    text = f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, torch.OutOfMemoryError):
-        augment = getattr(spec.dataset, "augment", None)
-        size = f"training crop {augment.crop}" if augment else f"image size {getattr(spec.dataset, 'image_size', '?')}"
-        text = (f"out of memory at batch {spec.train.batch_size} (eval batch {spec.eval.batch_size}), {size}: "
-                f"lower the batch size or the image size. {text.splitlines()[0]}")
-    return text
 
 
 def scores_block(scores: dict[str, Any], dataset: Any, spec: RunSpec) -> dict[str, Any]:

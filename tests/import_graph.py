@@ -20,7 +20,7 @@ LAYERS = [
     ["config"],
     ["schema_errors"],
     ["entries", "data", "determinism", "environment", "launch", "interrupt", "distributed"],
-    ["trainstate", "suitefile", "matrix", "train", "evaluate", "tta", "score", "report", "results", "jobs"],
+    ["trainstate", "suitefile", "matrix", "train", "evaluate", "tta", "score", "report", "results", "jobs", "failures"],
     ["probe", "check"],
     ["runner", "profiling"],
     ["clikit", "datacli", "checkcli", "cli", "__main__"],

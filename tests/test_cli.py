@@ -306,7 +306,7 @@ def test_models_lists_paper_variants_with_parameter_counts():
 
 def test_out_of_memory_is_recorded_with_the_sizes_that_decide_it(tiny_suite):
     from segbench.matrix import expand
-    from segbench.runner import failure_text
+    from segbench.failures import failure_text
     from segbench.suitefile import load_suite
 
     spec = expand(load_suite(tiny_suite))[0]
