@@ -48,6 +48,8 @@ def test_every_shipped_suite_validates():
     ("skip: [32, 8]", "skip: []", "models[0].skip: an axis needs at least one value"),
     ("width: 0.0625", "width: 0", "models[0].width: Input should be greater than 0 (got 0)"),
     ("batch_norm: true", "bn: true", "models[0].bn: unknown option 'bn' for fcn; allowed: skip, width"),
+    ("{arch: fcn, skip: [32, 8], width: 0.0625, batch_norm: true}", "{arch: deconvnet, min_channels: 0}",
+     ":9: models[0].min_channels: Input should be greater than or equal to 1 (got 0)"),
     ("arch: fcn", "arch: fcnn", "models[0].arch: unknown architecture 'fcnn'; registered: deconvnet, deeplab, fcn, unet"),
     ("name: tiny", "name: 'bad name/'",
      "name: a suite name names its results and reports folders: letters, digits, '.', '_' and '-' only"),

@@ -42,6 +42,26 @@ def test_parameter_count_matches_the_paper():
     assert total == layers(encoder) + fc + layers(decoder) + 64 * 21 + 21
 
 
+def conv_widths(model):
+    return [m.out_channels for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+
+
+def test_min_channels_raises_only_the_narrower_layers():
+    """At width 0.125 the paper's 64- and 128-channel layers have 8 and 16 channels; min_channels 16 makes
+    the 8s 16 and leaves the rest, in the encoder and the decoder alike (unpooling needs them to agree)."""
+    narrow, floored = deconvnet(7, width=0.125), deconvnet(7, width=0.125, min_channels=16)
+    assert conv_widths(narrow)[:4] == [8, 8, 16, 16] and conv_widths(narrow)[-3:] == [8, 8, 7]
+    assert conv_widths(floored) == [max(16, c) if c != 7 else 7 for c in conv_widths(narrow)]
+    assert conv_widths(floored)[:4] == [16, 16, 16, 16] and conv_widths(floored)[-3:] == [16, 16, 7]
+    assert floored(torch.randn(1, 3, 40, 52)).shape == (1, 7, 40, 52)
+    assert conv_widths(deconvnet(7, width=0.125, min_channels=1)) == conv_widths(narrow)
+
+
+def test_min_channels_wider_than_vgg16_cannot_load_imagenet_weights():
+    with pytest.raises(ValueError, match="min_channels 128"):
+        deconvnet(21, min_channels=128, pretrained="imagenet")
+
+
 def test_unpooling_puts_values_at_the_encoders_argmax_positions():
     """Each unpooling must scatter its input to the switches of the matching encoder pooling, and
     leave every other position zero: plain upsampling (or the wrong stage's switches) fails this."""

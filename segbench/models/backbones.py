@@ -153,11 +153,13 @@ def imagenet_weights(name: str):
     return getattr(torchvision.models, IMAGENET_WEIGHTS[name]).IMAGENET1K_V1
 
 
-def check_imagenet_compatible(width: float, in_channels: int) -> None:
-    """ValueError unless the network has the ImageNet model's shapes (width 1.0, 3 input channels)."""
-    if width != 1.0 or in_channels != 3:
+def check_imagenet_compatible(width: float, in_channels: int, min_channels: int = 1) -> None:
+    """ValueError unless the network has the ImageNet model's shapes (width 1.0, 3 input channels, no layer
+    widened past VGG16's narrowest, 64)."""
+    if width != 1.0 or in_channels != 3 or min_channels > 64:
+        widened = f", min_channels {min_channels}" if min_channels > 64 else ""
         raise ValueError(f"pretrained: imagenet needs width 1.0 and in_channels 3, the shapes of the "
-                         f"ImageNet networks (got width {width}, in_channels {in_channels}); "
+                         f"ImageNet networks (got width {width}, in_channels {in_channels}{widened}); "
                          f"use pretrained: none for other widths or channel counts")
 
 

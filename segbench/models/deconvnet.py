@@ -9,7 +9,7 @@ from torch import nn
 
 from .backbones import (VGG16_STAGES, SameConv2d, check_imagenet_compatible, conv_block, init_weights, live_taps,
                         imagenet_vgg16_state, load_imagenet_vgg16, pad_to_multiple, scaled)
-from .options import InChannels, Pretrained, Width
+from .options import InChannels, MinChannels, Pretrained, Width
 
 
 class SameConvTranspose2d(nn.ConvTranspose2d):
@@ -57,21 +57,28 @@ class DeconvNet(nn.Module):
     use padding 3 (fc6 and deconv-fc6 keep the map's size) and the input is zero-padded to a multiple
     of 32, with the scores cropped back, so that any input size works: the same layers and
     parameters, a spatially resolved code instead of a 1x1 one.
+
+    `min_channels` raises every width-scaled layer narrower than it to it (encoder and decoder alike, as
+    unpooling needs the matching stages to agree): the paper's narrowest layers have 64 channels for 21
+    classes, and without skips every class must pass through them.
     """
 
     def __init__(self, num_classes: int, in_channels: int = 3, width: float = 1.0,
-                 batch_norm: bool = True):
+                 batch_norm: bool = True, min_channels: int = 1):
         super().__init__()
+
+        def channels(paper: int) -> int:
+            return max(min_channels, scaled(paper, width))
         self.encoder = nn.ModuleList()
         ch = in_channels
         for stage in VGG16_STAGES:
             layers = []
             for out in stage:
-                layers += conv_block(ch, scaled(out, width), batch_norm)
-                ch = scaled(out, width)
+                layers += conv_block(ch, channels(out), batch_norm)
+                ch = channels(out)
             self.encoder.append(nn.Sequential(*layers))
         self.pool = nn.MaxPool2d(2, 2, return_indices=True)
-        fc = scaled(4096, width)
+        fc = channels(4096)
         fc6 = conv_block(ch, fc, batch_norm, kernel_size=7, padding=3)
         fc6[0] = SameConv2d(ch, fc, 7, padding=3, bias=not batch_norm)
         self.fc6 = nn.Sequential(*fc6)
@@ -82,8 +89,8 @@ class DeconvNet(nn.Module):
         for stage in decoder_channels():
             layers = []
             for out in stage:
-                layers += deconv_block(ch, scaled(out, width), batch_norm)
-                ch = scaled(out, width)
+                layers += deconv_block(ch, channels(out), batch_norm)
+                ch = channels(out)
             self.decoder.append(nn.Sequential(*layers))
         init_weights(self)
         for m in self.modules():
@@ -112,16 +119,18 @@ class DeconvNet(nn.Module):
 
 
 def deconvnet(num_classes: int, *, width: Width = 1.0, in_channels: InChannels = 3,
-              batch_norm: bool = True, pretrained: Pretrained = "none") -> DeconvNet:
-    """DeconvNet (VGG16 encoder, unpooling + deconvolution decoder); `batch_norm` as in the paper.
+              batch_norm: bool = True, min_channels: MinChannels = 1, pretrained: Pretrained = "none") -> DeconvNet:
+    """DeconvNet (VGG16 encoder, unpooling + deconvolution decoder); `batch_norm` as in the paper;
+    `min_channels`: no layer narrower than this many channels (1: as `width` scales them).
 
     `pretrained: imagenet` initialises the encoder, fc6 and fc7 from torchvision's ImageNet VGG16-BN
     (VGG16 without `batch_norm`), as the paper initialises from VGG16 (width 1.0, in_channels 3 only).
     """
     if pretrained == "imagenet":
-        check_imagenet_compatible(width, in_channels)
+        check_imagenet_compatible(width, in_channels, min_channels)
     state = imagenet_vgg16_state(batch_norm) if pretrained == "imagenet" else None
-    model = DeconvNet(num_classes, in_channels=in_channels, width=width, batch_norm=batch_norm)
+    model = DeconvNet(num_classes, in_channels=in_channels, width=width, batch_norm=batch_norm,
+                      min_channels=min_channels)
     if pretrained == "imagenet":
         load_imagenet_vgg16(model.encoder, batch_norm, fc=(model.fc6, model.fc7), state=state)
     return model
