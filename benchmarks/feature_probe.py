@@ -23,9 +23,9 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from segbench import data, models  # noqa: E402
+from object_size import trained_model  # noqa: E402  (this folder: the script's own)
+from segbench import data  # noqa: E402
 from segbench.dataconfig import ShapesConfig  # noqa: E402
-from segbench.entries import EVAL_ONLY_OPTIONS  # noqa: E402
 from segbench.data.transforms import normalise  # noqa: E402
 from segbench.metrics import ConfusionMatrix  # noqa: E402
 
@@ -35,8 +35,8 @@ DEFAULT_LAYERS = {"deconvnet": ["fc7", "deconv_fc6", *(f"decoder.{k}" for k in r
 def pixel_features(model, dataset, layers: list[str], images: int, pixels: int, seed: int):
     """({layer: [images * pixels, channels]}, labels [images * pixels]) at random pixels of the first images."""
     found, modules = {}, dict(model.named_modules())
-    for name in layers:
-        modules[name].register_forward_hook(lambda _m, _i, out, name=name: found.__setitem__(name, out))
+    hooks = [modules[name].register_forward_hook(lambda _m, _i, out, name=name: found.__setitem__(name, out))
+             for name in layers]
     gen, feats, labels = torch.Generator().manual_seed(seed), {name: [] for name in layers}, []
     with torch.no_grad():
         for start in range(0, images, 25):
@@ -49,6 +49,8 @@ def pixel_features(model, dataset, layers: list[str], images: int, pixels: int, 
                 up = F.interpolate(found[name], size=y.shape[-2:], mode="bilinear", align_corners=False).flatten(2)
                 picked = up.gather(2, where[:, None].expand(-1, up.shape[1], -1))
                 feats[name].append(picked.transpose(1, 2).reshape(-1, up.shape[1]))
+    for hook in hooks:
+        hook.remove()
     return {name: torch.cat(f) for name, f in feats.items()}, torch.cat(labels)
 
 
@@ -75,15 +77,14 @@ def main() -> None:
     parser.add_argument("--layers", help="comma-separated module names (default: by architecture)")
     args = parser.parse_args()
     torch.manual_seed(0)
-    record = next(r for r in map(json.loads, map(Path.read_text, sorted((args.results / "runs").glob("*.json"))))
-                  if r["spec"]["label"] == args.label and r["spec"]["seed"] == args.seed)
+    records = map(json.loads, map(Path.read_text, sorted((args.results / "runs").glob("*.json"))))
+    record = next((r for r in records if r["spec"]["label"] == args.label and r["spec"]["seed"] == args.seed), None)
+    if record is None:
+        sys.exit(f"no record of {args.label!r} seed {args.seed} under {args.results}/runs")
     spec = record["spec"]
     config = ShapesConfig.model_validate(spec["dataset"])
     train, val = data.build(config, "train"), data.build(config, "val")
-    options = {k: v for k, v in spec["options"].items() if k not in EVAL_ONLY_OPTIONS}
-    model = models.build(spec["arch"], val.info.num_classes, **options).eval()
-    model.load_state_dict(torch.load(args.results / "checkpoints" / f"{spec['train_key']}.pt",
-                                     weights_only=True)["state_dict"])
+    model = trained_model(record, val.info.num_classes, args.results / "checkpoints").eval()
     layers = args.layers.split(",") if args.layers else DEFAULT_LAYERS[spec["arch"]]
     train_x, train_y = pixel_features(model, train, layers, 500, 400, seed=1)
     val_x, val_y = pixel_features(model, val, layers, len(val), 2000, seed=2)

@@ -32,12 +32,19 @@ from segbench.entries import EVAL_ONLY_OPTIONS  # noqa: E402
 from segbench.evaluate import evaluate  # noqa: E402
 
 
+def trained_model(record: dict, num_classes: int, checkpoints: Path) -> torch.nn.Module:
+    """A run's network with its trained weights from `checkpoints` (the record's train key)."""
+    spec = record["spec"]
+    options = {k: v for k, v in spec["options"].items() if k not in EVAL_ONLY_OPTIONS}
+    model = models.build(spec["arch"], num_classes, **options)
+    model.load_state_dict(torch.load(checkpoints / f"{spec['train_key']}.pt", weights_only=True)["state_dict"])
+    return model
+
+
 def predictions(record: dict, val, checkpoints: Path) -> tuple[np.ndarray, float]:
     """(predicted labels, mIoU) of a run's checkpoint on its validation set, evaluated as the run evaluates."""
     spec = record["spec"]
-    options = {k: v for k, v in spec["options"].items() if k not in EVAL_ONLY_OPTIONS}
-    model = models.build(spec["arch"], val.info.num_classes, **options)
-    model.load_state_dict(torch.load(checkpoints / f"{spec['train_key']}.pt", weights_only=True)["state_dict"])
+    model = trained_model(record, val.info.num_classes, checkpoints)
     scores = evaluate(model, val, spec["eval"]["batch_size"], spec["eval"]["boundary_tolerance"],
                       torch.device("cpu"), keep=range(len(val)))
     return np.stack([scores["kept"][i] for i in range(len(val))]), scores["metrics"]["miou"]
