@@ -168,6 +168,13 @@ def test_header_names_the_variants_of_each_training_and_data_set():
         "training (unet): sgd lr 0.02, batch 4, 20 iterations, poly 0.9"]
 
 
+def test_header_names_the_warm_up_and_the_object_crop_stage():
+    staged = TRAIN | {"lr_warmup": 3, "object_crops": 4}
+    header = document.build([make_record("deconvnet", 0, 0, arch="deconvnet", train=staged)], []).blocks[0].items
+    assert [line for line in header if line.startswith("training")] == [
+        "training: sgd lr 0.05, batch 4, 10 iterations, poly 0.9, warm-up 3, the first 4 on object crops"]
+
+
 def test_one_shared_training_keeps_one_plain_line():
     header = document.build(suite_records(), []).blocks[0].items
     assert [line for line in header if line.startswith("training")] == [

@@ -164,5 +164,6 @@ def _dataset_text(ds: dict[str, Any]) -> str:
 def _train_text(train: dict[str, Any]) -> str:
     length = f"{train['iterations']} iterations" if train.get("iterations") else f"{train.get('epochs')} epochs"
     warmup = f", warm-up {train['lr_warmup']}" if train.get("lr_warmup") else ""
+    crops = f", the first {train['object_crops']} on object crops" if train.get("object_crops") else ""
     return (f"{train['optimizer']} lr {train['lr']}, batch {train['batch_size']}, {length}, "
-            f"poly {train['poly_power']}{warmup}")
+            f"poly {train['poly_power']}{warmup}{crops}")
